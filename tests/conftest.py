@@ -1,0 +1,131 @@
+"""Fixtures: an app per test on a migrated database, SQLite always, PostgreSQL when
+TEST_DATABASE_URL is set (CI sets it and an unreachable server fails the run)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from voiceline import create_app
+from voiceline.extensions import db
+from tests.phone import TEST_TOKEN, Phone
+
+REPO = Path(__file__).resolve().parent.parent
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run slow fault and load tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow fault/load test: run with --run-slow (CI does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def base_config(database_url: str, **overrides) -> dict:
+    config = {
+        "VOICELINE_ENV": "production",
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "TWILIO_AUTH_TOKEN": TEST_TOKEN,
+        "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+        "DATABASE_URL": database_url,
+        "BUSINESS_HOURS": "24/7",
+        "CLINIC_TIMEZONE": "America/New_York",
+        "PROMPTS_DIR": str(REPO / "prompts"),
+        "LOG_LEVEL": "WARNING",
+    }
+    config.update({k: v for k, v in overrides.items() if v is not None})
+    return config
+
+
+def _migrate(url: str) -> None:
+    app = create_app(base_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def _postgres_database(admin_url: str):
+    """A fresh database on the PostgreSQL server for this test session (and xdist worker)."""
+    admin = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                             isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    name = f"voiceline_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"TEST_DATABASE_URL is set but PostgreSQL is unreachable: {exc}", pytrace=False)
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    return admin, name, url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'voiceline.db'}"
+        _migrate(url)
+        yield url
+        return
+    admin, name, url = _postgres_database(os.environ["TEST_DATABASE_URL"])
+    _migrate(url)
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _empty_tables(app) -> None:
+    with app.app_context():
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(database_url):
+    """make_app(BUSINESS_HOURS="closed", ...) -> a configured app on the test database."""
+    made = []
+
+    def factory(**overrides):
+        app = create_app(base_config(database_url, **overrides))
+        made.append(app)
+        return app
+
+    yield factory
+    if made:
+        _empty_tables(made[0])
+    for app in made[1:]:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def phone(app):
+    return Phone(app)
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

@@ -1,0 +1,71 @@
+"""Voiceline: the telephone intake line of a network of ketamine-infusion clinics."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import find_dotenv, load_dotenv
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from voiceline.config import ConfigError, load_settings
+from voiceline.flow.engine import Engine
+from voiceline.flow.prompts import FlowError, load_flow
+from voiceline.logs import configure_logging
+from voiceline.models.base import now_utc
+
+StartupError = (ConfigError, FlowError)
+
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `config` replaces the environment (tests); None reads env and .env.
+
+    Raises ConfigError or FlowError, each naming what to fix, before serving anything.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    if config is None:
+        load_dotenv(find_dotenv(usecwd=True))
+        config = os.environ
+    app.config.update(load_settings(config, Path(app.instance_path)))
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    configure_logging(app.config["LOG_LEVEL"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    flow = load_flow(app.config["PROMPTS_DIR"])
+    app.extensions["voiceline.flow"] = flow
+    app.extensions["voiceline.engine"] = Engine(flow)
+    app.extensions["voiceline.validator"] = RequestValidator(app.config["TWILIO_AUTH_TOKEN"])
+    app.extensions["voiceline.clock"] = now_utc  # what "now" is for business hours
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from voiceline.database import init_database
+    from voiceline.extensions import db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    init_database(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from voiceline import health, voice
+
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(health.bp)
+
+
+def register_commands(app: Flask) -> None:
+    from voiceline.commands import register
+
+    register(app)

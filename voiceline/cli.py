@@ -1,0 +1,52 @@
+"""The `voiceline` console command: a Flask CLI group (run, db upgrade, flow check, ...)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from dotenv import find_dotenv, load_dotenv
+from flask.cli import FlaskGroup
+
+from voiceline.config import REPO_ROOT, ConfigError
+from voiceline.flow.prompts import FlowError, load_flow
+
+
+def _create_app():
+    from voiceline import create_app
+
+    try:
+        return create_app()
+    except (ConfigError, FlowError) as exc:
+        click.echo(f"voiceline: cannot start: {exc}", err=True)
+        sys.exit(1)
+
+
+cli = FlaskGroup(
+    name="voiceline",
+    create_app=_create_app,
+    help="Voiceline, the clinics' telephone intake line.",
+)
+
+
+@cli.group("flow", cls=click.Group)
+def flow_group() -> None:
+    """The call flow in prompts/."""
+
+
+@flow_group.command("check")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Prompts folder (default: PROMPTS_DIR, or prompts/ in the checkout).")
+def flow_check(directory: Path | None) -> None:
+    """Validate the flow and both languages; list every problem found."""
+    load_dotenv(find_dotenv(usecwd=True))
+    directory = directory or Path(os.environ.get("PROMPTS_DIR") or REPO_ROOT / "prompts")
+    try:
+        flow = load_flow(directory)
+    except FlowError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"OK: {len(flow.nodes)} nodes, languages {', '.join(flow.languages)}, "
+               f"prompts version {flow.prompts_version}")

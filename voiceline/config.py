@@ -1,0 +1,182 @@
+"""Settings, read from the environment (or a mapping in tests) and checked once at start-up.
+
+Every setting an operator can give is listed in SETTINGS with its default; README's
+configuration table is the same list. A bad value stops start-up with one line that names
+the variable: a half-configured line that answers calls wrongly is worse than one that
+does not start.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from voiceline.hours import BusinessHours, HoursError, parse_holidays
+from voiceline.phones import normalize_dial_target
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+ENVIRONMENTS = ("development", "production")
+
+# name -> default (None: no default; the setting is optional or required as checked below)
+SETTINGS: dict[str, str | None] = {
+    "VOICELINE_ENV": "production",
+    "DATABASE_URL": None,
+    "SECRET_KEY": None,
+    "TWILIO_ACCOUNT_SID": None,
+    "TWILIO_AUTH_TOKEN": None,
+    "PATIENT_SERVICES_NUMBER": "+18885668774",
+    "PUBLIC_BASE_URL": None,
+    "BUSINESS_HOURS": "Mon-Fri 08:00-18:00",
+    "HOLIDAYS": "US",
+    "CLINIC_TIMEZONE": "America/New_York",
+    "CRISIS_LINE_NUMBER": "988",
+    "CRISIS_LINE_FALLBACK_NUMBER": "+18002738255",
+    "DIAL_TIMEOUT_SECONDS": "25",
+    "RECORDING_MAX_SECONDS": "120",
+    "PROMPTS_DIR": None,
+    "CALLBACK_SLA_HOURS": "24",
+    "CLAIM_TIMEOUT_MINUTES": "30",
+    "MAX_ATTEMPTS": "3",
+    "SESSION_IDLE_MINUTES": "30",
+    "DB_STATEMENT_TIMEOUT_MS": "5000",
+    "LOG_LEVEL": "INFO",
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(source: Mapping[str, Any], name: str, low: int, high: int) -> int:
+    raw = source.get(name) or SETTINGS[name]
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def database_url(raw: str | None, instance_path: Path) -> str:
+    """Normalise DATABASE_URL; Heroku-style ``postgres://`` URLs get the psycopg 3 driver."""
+    if not raw:
+        return f"sqlite:///{instance_path / 'voiceline.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, Any]:
+    """Turn raw settings into Flask config values, or raise ConfigError naming the variable."""
+    env = (source.get("VOICELINE_ENV") or SETTINGS["VOICELINE_ENV"]).strip().lower()
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"VOICELINE_ENV: must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+    development = env == "development"
+
+    def secret(name: str) -> str:
+        value = (source.get(name) or "").strip()
+        if value:
+            return value
+        if development:
+            # Validation stays on in development: a generated token still has to sign requests.
+            return secrets.token_hex(16)
+        raise ConfigError(f"{name} is not set (required outside development)")
+
+    try:
+        tz = ZoneInfo((source.get("CLINIC_TIMEZONE") or SETTINGS["CLINIC_TIMEZONE"]).strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"CLINIC_TIMEZONE: unknown time zone {source.get('CLINIC_TIMEZONE')!r}") from None
+
+    try:
+        holiday_rule = parse_holidays(source.get("HOLIDAYS") or SETTINGS["HOLIDAYS"])
+    except HoursError as exc:
+        raise ConfigError(f"HOLIDAYS: {exc}") from None
+    try:
+        hours = BusinessHours.parse(
+            source.get("BUSINESS_HOURS") or SETTINGS["BUSINESS_HOURS"], tz, holiday_rule
+        )
+    except HoursError as exc:
+        raise ConfigError(f"BUSINESS_HOURS: {exc}") from None
+
+    numbers = {}
+    for name in ("PATIENT_SERVICES_NUMBER", "CRISIS_LINE_NUMBER", "CRISIS_LINE_FALLBACK_NUMBER"):
+        raw = (source.get(name) or SETTINGS[name] or "").strip()
+        if name == "CRISIS_LINE_FALLBACK_NUMBER" and raw.lower() in ("", "none"):
+            numbers[name] = None
+            continue
+        number = normalize_dial_target(raw)
+        if number is None:
+            raise ConfigError(f"{name}: expected an E.164 number such as +18885668774, got {raw!r}")
+        numbers[name] = number
+
+    public_base = (source.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None
+    if public_base and (
+        not public_base.startswith(("https://", "http://")) or "/" in public_base.split("://", 1)[1]
+    ):
+        raise ConfigError(
+            f"PUBLIC_BASE_URL: expected an origin such as https://voice.example.org, got {public_base!r}"
+        )
+
+    prompts_dir = Path(source.get("PROMPTS_DIR") or REPO_ROOT / "prompts")
+
+    log_level = (source.get("LOG_LEVEL") or SETTINGS["LOG_LEVEL"]).strip().upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+
+    statement_timeout = _int(source, "DB_STATEMENT_TIMEOUT_MS", 0, 600_000)
+    url = database_url(source.get("DATABASE_URL"), instance_path)
+
+    return {
+        "VOICELINE_ENV": env,
+        "DEVELOPMENT": development,
+        "SECRET_KEY": secret("SECRET_KEY"),
+        "TWILIO_AUTH_TOKEN": secret("TWILIO_AUTH_TOKEN"),
+        "TWILIO_ACCOUNT_SID": (source.get("TWILIO_ACCOUNT_SID") or "").strip() or None,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, statement_timeout),
+        "PATIENT_SERVICES_NUMBER": numbers["PATIENT_SERVICES_NUMBER"],
+        "CRISIS_LINE_NUMBER": numbers["CRISIS_LINE_NUMBER"],
+        "CRISIS_LINE_FALLBACK_NUMBER": numbers["CRISIS_LINE_FALLBACK_NUMBER"],
+        "PUBLIC_BASE_URL": public_base,
+        "BUSINESS_HOURS": hours,
+        "CLINIC_TIMEZONE": tz,
+        "DIAL_TIMEOUT_SECONDS": _int(source, "DIAL_TIMEOUT_SECONDS", 5, 60),
+        "RECORDING_MAX_SECONDS": _int(source, "RECORDING_MAX_SECONDS", 10, 600),
+        "PROMPTS_DIR": prompts_dir,
+        "CALLBACK_SLA_HOURS": _int(source, "CALLBACK_SLA_HOURS", 1, 24 * 30),
+        "CLAIM_TIMEOUT_MINUTES": _int(source, "CLAIM_TIMEOUT_MINUTES", 1, 24 * 60),
+        "MAX_ATTEMPTS": _int(source, "MAX_ATTEMPTS", 1, 20),
+        "SESSION_IDLE_MINUTES": _int(source, "SESSION_IDLE_MINUTES", 1, 24 * 60),
+        "LOG_LEVEL": log_level,
+        "TESTING": bool(source.get("TESTING", False)),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": not development and not source.get("TESTING"),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+    }
+
+
+def engine_options(url: str, statement_timeout_ms: int) -> dict[str, Any]:
+    """Engine settings that keep a webhook from hanging on a database that is not answering.
+
+    Twilio gives up after 15 s; a connect or statement that takes longer than a few seconds
+    must fail fast so the caller gets the fallback TwiML instead of "an application error".
+    """
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 5}}
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_timeout": 3,
+        "pool_recycle": 300,
+        "connect_args": {"connect_timeout": 3},
+    }
+    if url.startswith("postgresql") and statement_timeout_ms:
+        options["connect_args"]["options"] = f"-c statement_timeout={statement_timeout_ms}"
+    return options

@@ -1,0 +1,516 @@
+"""The call-flow engine: where the caller is and what they pressed -> what they hear next.
+
+Pure: no Flask, no database. The webhook views hand it a CallState (parsed from the action
+URL), the caller's Input and a Context (clock, hours, numbers, and one callable that stores
+a callback request), and get back a Step: the verbs to speak as TwiML plus what to record
+about this step. Every response that waits for input is a <Gather> followed by a
+<Redirect> to the same action, so silence is handled by the same code as a wrong key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from voiceline.flow import spoken
+from voiceline.flow.model import (
+    CALLBACK,
+    CHOICE,
+    GOODBYE,
+    INFO,
+    INPUT_KINDS,
+    LANGUAGES,
+    MENU,
+    SPEECH,
+    STAFF_LANGUAGE,
+    TRANSFER,
+    YES_NO,
+    Flow,
+    Node,
+)
+from voiceline.hours import BusinessHours
+from voiceline.phones import last_four, parse_keyed_us_number, spoken_digits, spoken_number
+
+MAX_TRIES = 3
+MENU_TIMEOUT = 6
+NUMBER_TIMEOUT = 8
+WHISPER_TIMEOUT = 8
+CRISIS_RING_SECONDS = 60
+SPEECH_MAX_CHARS = 200
+
+# Callback capture, one question per phase: (text, [(key, label, value), ...]).
+CALLBACK_QUESTIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    "caller_id": ("callback.confirm_caller_id", [
+        ("1", "callback.use_this_number", "yes"), ("2", "callback.other_number", "no")]),
+    "verify": ("callback.verify_number", [
+        ("1", "callback.number_correct", "yes"), ("2", "callback.number_again", "no")]),
+    "window": ("callback.window", [
+        ("1", "callback.window_morning", "morning"), ("2", "callback.window_afternoon", "afternoon"),
+        ("3", "callback.window_evening", "evening"), ("4", "callback.window_any", "any")]),
+    "voicemail": ("callback.voicemail", [("1", "answer.yes", "yes"), ("2", "answer.no", "no")]),
+    "message": ("callback.message_offer", [
+        ("1", "callback.message_record", "record"), ("2", "callback.message_skip", "skip")]),
+}
+# After three failed tries a callback question takes the answer that keeps the caller going
+# and protects their privacy: the number they call from, any time, no clinic name on voicemail.
+CALLBACK_DEFAULTS = {"caller_id": "yes", "verify": "yes", "window": "any", "voicemail": "no", "message": "skip"}
+CALLBACK_PHASES = frozenset({"", "number", "recorded", *CALLBACK_QUESTIONS})
+
+
+@dataclass(frozen=True)
+class CallState:
+    """Where a caller is; carried in each action URL, so any worker can serve the next step."""
+
+    node: str
+    lang: str = "en"
+    step: int = 0
+    tries: int = 0
+    reason: str = "general"
+    phase: str = ""
+
+    def forward(self, **changes) -> CallState:
+        """The state for the next request: one step on, tries and phase reset."""
+        values = {"step": self.step + 1, "tries": 0, "phase": "", **changes}
+        return replace(self, **values)
+
+    def params(self) -> dict[str, str]:
+        out = {"lang": self.lang, "step": str(self.step)}
+        if self.tries:
+            out["tries"] = str(self.tries)
+        if self.reason != "general":
+            out["reason"] = self.reason
+        if self.phase:
+            out["phase"] = self.phase
+        return out
+
+
+@dataclass(frozen=True)
+class Recording:
+    sid: str
+    url: str
+    duration: int
+
+
+@dataclass(frozen=True)
+class Input:
+    digits: str = ""
+    speech: str = ""
+    recording: Recording | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.digits and not self.speech
+
+
+@dataclass
+class Target:
+    """An action URL, by endpoint name; voice/twiml.py turns it into a URL."""
+
+    endpoint: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def step(cls, state: CallState) -> Target:
+        return cls("step", {"node": state.node, **state.params()})
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    lang: str
+
+
+@dataclass
+class Gather:
+    action: Target
+    says: list[Say]
+    lang: str
+    num_digits: int | None = 1
+    timeout: int = MENU_TIMEOUT
+    speech: bool = False
+    hints: str | None = None
+    finish_on_key: str | None = None
+
+
+@dataclass
+class Redirect:
+    target: Target
+
+
+@dataclass
+class Dial:
+    number: str
+    action: Target
+    timeout: int
+    whisper: Target | None = None
+
+
+@dataclass
+class Record:
+    action: Target
+    status_callback: Target
+    max_length: int
+
+
+@dataclass
+class Hangup:
+    pass
+
+
+Verb = Say | Gather | Redirect | Dial | Record | Hangup
+
+
+@dataclass
+class CallbackDraft:
+    """What the caller just told the callback capture, for the store to merge with earlier steps."""
+
+    reason: str
+    lang: str
+    answers: dict[str, str]
+    recording: Recording | None
+
+
+@dataclass
+class CallbackSummary:
+    """What was stored, read back to the caller."""
+
+    phone: str | None
+    window: str
+    voicemail_ok: bool | None
+
+
+@dataclass
+class Context:
+    now: dt.datetime
+    hours: BusinessHours
+    patient_services_number: str
+    crisis_number: str
+    crisis_fallback_number: str | None = None
+    caller_phone: str | None = None
+    call_sid: str = ""
+    dial_timeout: int = 25
+    recording_max: int = 120
+    finalize_callback: Callable[[CallbackDraft], CallbackSummary] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.hours.is_open(self.now)
+
+
+@dataclass
+class Step:
+    """A response, and what to remember about the step that produced it."""
+
+    verbs: list[Verb]
+    choice: str = ""
+    answers: dict[str, str] = field(default_factory=dict)
+    presented: str = ""
+    language: str | None = None
+    safety: bool = False
+    outcome: str | None = None
+
+
+class Engine:
+    def __init__(self, flow: Flow):
+        self.flow = flow
+
+    # ---- words -------------------------------------------------------------------------
+    def say(self, lang: str, text_key: str, /, **values: str) -> Say:
+        return Say(self.flow.text(lang, text_key, **values), lang)
+
+    def option_line(self, lang: str, label: str, key: str) -> Say:
+        return Say(self.flow.text(lang, "system.option", label=self.flow.text(lang, label), key=key), lang)
+
+    def hours(self, lang: str, ctx: Context) -> str:
+        return spoken.hours_sentence(self.flow, lang, ctx.hours, ctx.now)
+
+    # ---- the greeting and the graph -------------------------------------------------------
+    def incoming(self, ctx: Context) -> Step:
+        state = CallState(node=self.flow.start, lang="en", step=0)
+        verbs, presented = self.present(self.flow.start, state.forward(), ctx)
+        return Step(verbs, choice="incoming", presented=presented)
+
+    def present(self, node_id: str, state: CallState, ctx: Context, says: list[Say] | None = None
+                ) -> tuple[list[Verb], str]:
+        """What the caller hears on arriving at `node_id` (info nodes play straight through)."""
+        says = list(says or [])
+        node = self.flow.nodes[node_id]
+        while node.kind == INFO:
+            says.append(self.say(state.lang, node.text))
+            node = self.flow.nodes[node.next]
+        state = replace(state, node=node.id, tries=0, phase="")
+        if node.kind in (MENU, YES_NO, CHOICE):
+            return self._menu(node, state, says, full=True), node.id
+        if node.kind == SPEECH:
+            return self._speech(node, state, says), node.id
+        if node.kind == TRANSFER:
+            return self._transfer(node, state, says, ctx)
+        if node.kind == CALLBACK:
+            says.append(self.say(state.lang, node.text or "callback.intro"))
+            first = "caller_id" if ctx.caller_phone else "number"
+            return self._callback_ask(node, state, first, says, ctx), f"{node.id}.{first}"
+        # goodbye
+        says.append(self.say(state.lang, node.text))
+        return [*says, Hangup()], node.id
+
+    def _menu(self, node: Node, state: CallState, says: list[Say], full: bool) -> list[Verb]:
+        lang = state.lang
+        if node.bilingual:
+            if full:
+                says += [self.say(code, node.text) for code in LANGUAGES]
+            says += [self.option_line(o.lang, o.label, o.key) for o in node.options]
+        else:
+            if full or node.kind != MENU:
+                says.append(self.say(lang, node.text))
+            says += [self.option_line(lang, o.label, o.key) for o in node.options]
+            if node.crisis_reminder:
+                says.append(self.say(lang, "system.crisis_reminder"))
+        target = Target.step(state)
+        return [Gather(action=target, says=says, lang=lang), Redirect(target)]
+
+    def _speech(self, node: Node, state: CallState, says: list[Say]) -> list[Verb]:
+        says.append(self.say(state.lang, node.text))
+        target = Target.step(state)
+        hints = self.flow.text(state.lang, node.hints) if node.hints else None
+        return [Gather(action=target, says=says, lang=state.lang, num_digits=1, speech=True, hints=hints),
+                Redirect(target)]
+
+    def _transfer(self, node: Node, state: CallState, says: list[Say], ctx: Context) -> tuple[list[Verb], str]:
+        state = replace(state, reason=node.reason or state.reason)
+        lang = state.lang
+        if not ctx.is_open:
+            says.append(self.say(lang, "system.transfer_closed", hours=self.hours(lang, ctx)))
+            return self.present(node.fallback, state, ctx, says)
+        says.append(self.say(lang, node.text or "system.transfer_connecting"))
+        whisper = Target("whisper", {"call": ctx.call_sid, "reason": state.reason, "lang": lang})
+        dial = Dial(ctx.patient_services_number, Target("dial_result", {"node": node.id, **state.params()}),
+                    timeout=ctx.dial_timeout, whisper=whisper)
+        return [*says, dial], node.id
+
+    # ---- input ---------------------------------------------------------------------------
+    def advance(self, state: CallState, given: Input, ctx: Context) -> Step:
+        if state.lang not in self.flow.languages:
+            state = replace(state, lang="en")
+        node = self.flow.nodes.get(state.node)
+        if node is None or node.kind not in INPUT_KINDS:
+            # A stale URL (prompts changed mid-call) or a node that takes no input.
+            restart = node.id if node is not None else self.flow.main_menu
+            verbs, presented = self.present(restart, state.forward(), ctx)
+            return Step(verbs, choice="restart", presented=presented)
+        if given.digits == self.flow.crisis_key and state.phase != "recorded":
+            return self.crisis(state, ctx)
+        if node.kind == CALLBACK:
+            return self._callback_input(node, state, given, ctx)
+        if node.kind == SPEECH:
+            return self._speech_input(node, state, given, ctx)
+        option = node.option(given.digits) if given.digits else None
+        if option is None:
+            return self._failure(node, state, given, ctx)
+        answers = {node.field: option.value} if node.field and option.value is not None else {}
+        nxt = state.forward(lang=option.lang or state.lang, reason=option.reason or state.reason)
+        verbs, presented = self.present(option.next, nxt, ctx)
+        return Step(verbs, choice=option.key, answers=answers, presented=presented, language=option.lang)
+
+    def _speech_input(self, node: Node, state: CallState, given: Input, ctx: Context) -> Step:
+        speech = " ".join(given.speech.split())[:SPEECH_MAX_CHARS]
+        if speech:
+            choice, answers = "speech", {node.field: speech}
+        elif given.digits == node.skip_key or not given.digits:
+            choice, answers = ("skip" if given.digits else "no_input"), {}
+        elif state.tries + 1 < MAX_TRIES:
+            return self._failure(node, state, given, ctx)
+        else:
+            choice, answers = "invalid", {}
+        verbs, presented = self.present(node.next, state.forward(), ctx)
+        return Step(verbs, choice=choice, answers=answers, presented=presented)
+
+    def _failure(self, node: Node, state: CallState, given: Input, ctx: Context) -> Step:
+        kind = "no_input" if given.empty else "invalid"
+        tries = state.tries + 1
+        if tries >= MAX_TRIES:
+            says = [self.say(state.lang, "system.escalate")]
+            verbs, presented = self.present(self.flow.escalate_to, state.forward(), ctx, says)
+            return Step(verbs, choice=f"{kind}:escalated", presented=presented)
+        langs = LANGUAGES if node.bilingual else (state.lang,)
+        says = [self.say(code, f"system.{kind}") for code in langs]
+        retry = replace(state, step=state.step + 1, tries=tries)
+        return Step(self._menu(node, retry, says, full=False), choice=kind, presented=node.id)
+
+    # ---- transfers -------------------------------------------------------------------------
+    def dial_result(self, state: CallState, status: str, accepted: bool, ctx: Context) -> Step:
+        """After the <Dial> to patient services: connected, or on to a callback request."""
+        lang = state.lang if state.lang in self.flow.languages else "en"
+        if accepted and status in ("completed", "answered"):
+            return Step([self.say(lang, "system.transfer_done"), Hangup()], choice=status,
+                        presented="transfer.done", outcome="transferred")
+        node = self.flow.nodes.get(state.node)
+        fallback = node.fallback if node is not None and node.kind == TRANSFER else self.flow.callback_node
+        says = [self.say(lang, "system.transfer_busy")]
+        verbs, presented = self.present(fallback, state.forward(lang=lang), ctx, says)
+        return Step(verbs, choice=status or "unknown", presented=presented)
+
+    def whisper(self, call_sid: str, reason: str, caller_lang: str) -> list[Verb]:
+        """Played to whoever answers at patient services, before the caller is connected."""
+        staff = STAFF_LANGUAGE
+        texts = self.flow.languages[staff].texts
+        reason_key = f"reason.{reason}" if f"reason.{reason}" in texts else "reason.general"
+        lang_key = f"language.name_{caller_lang}" if caller_lang in LANGUAGES else "language.name_en"
+        prompt = self.say(staff, "whisper.prompt", reason=self.flow.text(staff, reason_key),
+                          language=self.flow.text(staff, lang_key))
+        action = Target("whisper_answer", {"call": call_sid})
+        return [Gather(action=action, says=[prompt], lang=staff, timeout=WHISPER_TIMEOUT), Hangup()]
+
+    @staticmethod
+    def whisper_answer(digits: str) -> tuple[list[Verb], bool]:
+        """Pressing 1 accepts: an empty response bridges the call. Anything else hangs up
+        the coordinator's leg, so a voicemail box never swallows the caller."""
+        if digits == "1":
+            return [], True
+        return [Hangup()], False
+
+    # ---- crisis line ------------------------------------------------------------------------
+    def crisis(self, state: CallState, ctx: Context) -> Step:
+        lang = state.lang if state.lang in self.flow.languages else "en"
+        return Step(self.crisis_verbs(lang, ctx), choice="crisis", presented="crisis",
+                    safety=True, outcome="crisis_line")
+
+    def crisis_verbs(self, lang: str, ctx: Context) -> list[Verb]:
+        action = Target("crisis_result", {"lang": lang, "attempt": "1"})
+        return [self.say(lang, "system.crisis_connecting"),
+                Dial(ctx.crisis_number, action, timeout=CRISIS_RING_SECONDS)]
+
+    def crisis_result(self, lang: str, attempt: int, status: str, ctx: Context) -> list[Verb]:
+        """988 answered and the call ended: a kind goodbye. Failed: try the 800 number once."""
+        lang = lang if lang in self.flow.languages else "en"
+        if status in ("completed", "answered"):
+            return [self.say(lang, "system.crisis_after"), Hangup()]
+        fallback = ctx.crisis_fallback_number
+        if attempt < 2 and fallback and fallback != ctx.crisis_number:
+            action = Target("crisis_result", {"lang": lang, "attempt": "2"})
+            return [Dial(fallback, action, timeout=CRISIS_RING_SECONDS)]
+        return [self.say(lang, "system.crisis_failed"), Hangup()]
+
+    # ---- callback capture --------------------------------------------------------------------
+    def _callback_ask(self, node: Node, state: CallState, phase: str, says: list[Say], ctx: Context,
+                      *, number: str | None = None) -> list[Verb]:
+        lang = state.lang
+        state = replace(state, node=node.id, phase=phase)
+        target = Target.step(state)
+        if phase == "number":
+            says.append(self.say(lang, "callback.enter_number"))
+            return [Gather(action=target, says=says, lang=lang, num_digits=10, timeout=NUMBER_TIMEOUT,
+                           finish_on_key="#"), Redirect(target)]
+        text, options = CALLBACK_QUESTIONS[phase]
+        if phase == "caller_id":
+            says.append(self.say(lang, text, last4=spoken_digits(last_four(ctx.caller_phone))))
+        elif phase == "verify":
+            if number:  # a reprompt cannot repeat the number: it is not kept in the URL
+                says.append(self.say(lang, text, number=spoken_number(number)))
+        else:
+            says.append(self.say(lang, text))
+        says += [self.option_line(lang, label, key) for key, label, _ in options]
+        return [Gather(action=target, says=says, lang=lang), Redirect(target)]
+
+    def _callback_input(self, node: Node, state: CallState, given: Input, ctx: Context) -> Step:
+        lang, phase = state.lang, state.phase
+        nxt = state.forward()
+        presented = f"{node.id}.{{}}"
+
+        def ask(next_phase: str, says: list[Say] | None = None, **kw) -> list[Verb]:
+            return self._callback_ask(node, nxt, next_phase, list(says or []), ctx, **kw)
+
+        if phase not in CALLBACK_PHASES or phase == "":
+            verbs, shown = self.present(node.id, nxt, ctx)
+            return Step(verbs, choice="restart", presented=shown)
+
+        if phase == "number":
+            phone = parse_keyed_us_number(given.digits)
+            if phone:
+                return Step(ask("verify", number=phone), choice="number", answers={"callback_phone": phone},
+                            presented=presented.format("verify"))
+            tries = state.tries + 1
+            if tries >= MAX_TRIES:
+                says = [self.say(lang, "callback.no_number", hours=self.hours(lang, ctx))]
+                return Step([*says, Hangup()], choice="invalid:gave_up", presented=f"{node.id}.no_number",
+                            outcome="no_callback_number")
+            key = "system.no_input" if given.empty else "callback.invalid_number"
+            retry = replace(state, step=state.step + 1, tries=tries)
+            verbs = self._callback_ask(node, retry, "number", [self.say(lang, key)], ctx)
+            return Step(verbs, choice="no_input" if given.empty else "invalid", presented=presented.format("number"))
+
+        if phase == "recorded":
+            recording = given.recording if given.recording and given.recording.duration > 0 else None
+            said = self.say(lang, "callback.recorded" if recording else "callback.not_recorded")
+            return self._finalize(node, state, ctx, {}, recording, [said], choice="recorded" if recording else "no_recording")
+
+        _, options = CALLBACK_QUESTIONS[phase]
+        value = next((v for key, _, v in options if key == given.digits), None)
+        choice = given.digits
+        if value is None:
+            tries = state.tries + 1
+            if tries < MAX_TRIES:
+                kind = "no_input" if given.empty else "invalid"
+                retry = replace(state, step=state.step + 1, tries=tries)
+                verbs = self._callback_ask(node, retry, phase, [self.say(lang, f"system.{kind}")], ctx)
+                return Step(verbs, choice=kind, presented=presented.format(phase))
+            value, choice = CALLBACK_DEFAULTS[phase], "default"
+
+        if phase == "caller_id":
+            if value == "yes" and ctx.caller_phone:
+                return Step(ask("window"), choice=choice, answers={"callback_phone": ctx.caller_phone},
+                            presented=presented.format("window"))
+            return Step(ask("number"), choice=choice, presented=presented.format("number"))
+        if phase == "verify":
+            if value == "yes":
+                return Step(ask("window"), choice=choice, presented=presented.format("window"))
+            return Step(ask("number"), choice=choice, presented=presented.format("number"))
+        if phase == "window":
+            return Step(ask("voicemail"), choice=choice, answers={"preferred_window": value},
+                        presented=presented.format("voicemail"))
+        if phase == "voicemail":
+            return Step(ask("message"), choice=choice, answers={"voicemail_ok": value},
+                        presented=presented.format("message"))
+        # phase == "message"
+        if value == "record":
+            target = Target.step(replace(nxt, node=node.id, phase="recorded"))
+            record = Record(target, Target("recording_status"), max_length=ctx.recording_max)
+            return Step([self.say(lang, "callback.record"), record, Redirect(target)], choice=choice,
+                        presented=presented.format("record"))
+        return self._finalize(node, state, ctx, {}, None, [], choice=choice)
+
+    def _finalize(self, node: Node, state: CallState, ctx: Context, answers: dict[str, str],
+                  recording: Recording | None, says: list[Say], choice: str) -> Step:
+        lang = state.lang
+        summary = None
+        if ctx.finalize_callback is not None:
+            summary = ctx.finalize_callback(CallbackDraft(state.reason, lang, answers, recording))
+        if summary is None or not summary.phone:
+            says.append(self.say(lang, "callback.no_number", hours=self.hours(lang, ctx)))
+            return Step([*says, Hangup()], choice=choice, answers=answers, presented=f"{node.id}.no_number",
+                        outcome="no_callback_number")
+        when = spoken.expected_call(self.flow, lang, ctx.hours, ctx.now, summary.window)
+        says.append(self.say(lang, "callback.confirmation", last4=spoken_digits(last_four(summary.phone)), when=when))
+        if summary.voicemail_ok is not None:
+            says.append(self.say(lang, "callback.voicemail_yes" if summary.voicemail_ok else "callback.voicemail_no"))
+        says.append(self.say(lang, "callback.goodbye"))
+        return Step([*says, Hangup()], choice=choice, answers=answers, presented=f"{node.id}.done",
+                    outcome="callback_requested")
+
+    # ---- when the database is down --------------------------------------------------------------
+    def fallback(self, lang: str | None, ctx: Context) -> list[Verb]:
+        """Needs nothing but settings: open, straight to patient services; closed, the hours."""
+        langs = [lang] if lang in self.flow.languages else list(LANGUAGES)
+        if ctx.is_open:
+            says = [self.say(code, "system.fallback_open") for code in langs]
+            action = Target("fallback_result", {"lang": langs[0]})
+            return [*says, Dial(ctx.patient_services_number, action, timeout=ctx.dial_timeout)]
+        says = [self.say(code, "system.fallback_closed", hours=self.hours(code, ctx)) for code in langs]
+        gather = Gather(action=Target("crisis", {"lang": langs[0]}), says=says, lang=langs[0], timeout=5)
+        return [gather, *(self.say(code, "system.goodbye") for code in langs), Hangup()]
+
+    def fallback_result(self, lang: str, status: str, ctx: Context) -> list[Verb]:
+        lang = lang if lang in self.flow.languages else "en"
+        if status in ("completed", "answered"):
+            return [self.say(lang, "system.transfer_done"), Hangup()]
+        return [self.say(lang, "system.fallback_unreached", hours=self.hours(lang, ctx)), Hangup()]

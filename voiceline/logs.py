@@ -1,0 +1,43 @@
+"""Logging without patient data: phone numbers are masked to their last four digits.
+
+Code logs IDs (CallSid, callback id) in `extra`, never numbers or answers; this filter is
+the second line of defence for anything that slips into a message anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+PHONE = re.compile(
+    r"(?<![A-Za-z0-9])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?(\d{4})(?![A-Za-z0-9])"
+)
+EXTRA_FIELDS = ("call_sid", "callback_id", "endpoint", "node", "path", "phone", "staff")
+
+
+def mask_numbers(text: str) -> str:
+    return PHONE.sub(lambda m: f"•••{m.group(1)}", text)
+
+
+class MaskPhoneNumbers(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = mask_numbers(record.getMessage())
+        ids = " ".join(f"{name}={getattr(record, name)}" for name in EXTRA_FIELDS if getattr(record, name, None))
+        record.msg = f"{message} [{ids}]" if ids else message
+        record.args = ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_numbers(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not any(isinstance(f, MaskPhoneNumbers) for h in root.handlers for f in h.filters):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(MaskPhoneNumbers())
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("voiceline").setLevel(level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

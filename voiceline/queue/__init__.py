@@ -1,0 +1,1 @@
+"""The callback queue: how requests get in (intake) and how coordinators work them."""

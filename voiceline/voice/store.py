@@ -1,0 +1,132 @@
+"""What the voice webhooks write: calls, their steps, safety events, recordings.
+
+One webhook, one short transaction. Most steps are a single idempotent INSERT into
+call_events; the writes that matter more (language, outcome, a crisis press) happen only
+when that insert was new, so a retried webhook changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from voiceline.flow.engine import CallState, Recording, Step
+from voiceline.models import Call, CallEvent, SafetyEvent
+from voiceline.models import Recording as RecordingRow
+from voiceline.models import now_utc
+from voiceline.phones import WITHHELD_CALLER_IDS
+from voiceline.queue import intake
+from voiceline.upsert import insert_ignore, upsert
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+def caller_id_status(raw: str | None, caller: str | None) -> str:
+    if caller:
+        return "valid"
+    if (raw or "").strip().lower() in WITHHELD_CALLER_IDS:
+        return "withheld"
+    return "invalid"
+
+
+def start_call(session: Session, call_sid: str, raw_from: str | None, caller: str | None,
+               prompts_version: str) -> None:
+    insert_ignore(session, Call, {
+        "call_sid": call_sid,
+        "caller": caller,
+        "caller_id_status": caller_id_status(raw_from, caller),
+        "prompts_version": prompts_version,
+        "started_at": now_utc(),
+    }, ["call_sid"])
+
+
+def record_step(session: Session, call_sid: str, state: CallState, step: Step, *, caller: str | None,
+                dialed: str | None = None) -> bool:
+    """Keep one webhook step; apply its effects only the first time it is seen."""
+    field, value = next(iter(step.answers.items()), (None, None))
+    inserted = insert_ignore(session, CallEvent, {
+        "call_sid": call_sid,
+        "step": state.step,
+        "at": now_utc(),
+        "node": state.node[:64],
+        "phase": state.phase,
+        "choice": step.choice[:40],
+        "language": state.lang,
+        "field": field,
+        "value": value,
+        "presented": step.presented[:80],
+    }, ["call_sid", "step"])
+    if not inserted:
+        return False
+    changes: dict[str, object] = {}
+    if step.language:
+        changes["language"] = step.language
+    if step.outcome and step.outcome != "callback_requested":  # that one is set with the request
+        changes["outcome"] = step.outcome
+    if changes:
+        session.execute(sa.update(Call).where(Call.call_sid == call_sid).values(**changes))
+    if step.safety:
+        log_safety_event(session, call_sid, state.step, state.node, state.lang, caller, dialed or "")
+    return True
+
+
+def log_safety_event(session: Session, call_sid: str, step: int, node: str, lang: str | None,
+                     caller: str | None, dialed: str) -> None:
+    insert_ignore(session, SafetyEvent, {
+        "call_sid": call_sid, "step": step, "at": now_utc(), "kind": "crisis_line", "node": node[:64],
+        "language": lang, "caller": caller, "dialed": dialed,
+    }, ["call_sid", "step"])
+    log.warning("crisis line requested", extra={"call_sid": call_sid, "node": node})
+
+
+def crisis_dial_finished(session: Session, call_sid: str, status: str) -> None:
+    latest = sa.select(sa.func.max(SafetyEvent.id)).where(SafetyEvent.call_sid == call_sid).scalar_subquery()
+    session.execute(sa.update(SafetyEvent).where(SafetyEvent.id == latest).values(dial_status=status[:20]))
+
+
+def accept_transfer(session: Session, parent_call_sid: str) -> None:
+    session.execute(
+        sa.update(Call)
+        .where(Call.call_sid == parent_call_sid, Call.transfer_accepted_at.is_(None))
+        .values(transfer_accepted_at=now_utc())
+    )
+
+
+def transfer_accepted(session: Session, call_sid: str) -> bool:
+    accepted = session.scalar(sa.select(Call.transfer_accepted_at).where(Call.call_sid == call_sid))
+    return accepted is not None
+
+
+def save_recording(session: Session, call_sid: str, recording: Recording, status: str) -> None:
+    values = {"recording_sid": recording.sid, "call_sid": call_sid, "url": recording.url or None,
+              "duration_seconds": recording.duration, "status": status, "created_at": now_utc(),
+              "updated_at": now_utc()}
+    update = {"updated_at": now_utc()}
+    if recording.url:
+        update["url"] = recording.url
+    if recording.duration:
+        update["duration_seconds"] = recording.duration
+    if status != "in-progress":
+        update["status"] = status
+    upsert(session, RecordingRow, values, ["recording_sid"], update)
+
+
+def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller: str | None, status: str,
+                duration: int | None, prompts_version: str, main_menu: str, now: dt.datetime) -> None:
+    """Twilio's status callback: may come late, twice, or before the last step's webhook."""
+    call = intake.ensure_call(session, call_sid, caller, prompts_version)
+    if call.caller is None and caller:
+        call.caller = caller
+        call.caller_id_status = caller_id_status(raw_from, caller)
+    call.twilio_status = status[:20]
+    if status in FINAL_STATUSES:
+        call.ended_at = call.ended_at or now
+        if duration is not None:
+            call.duration_seconds = duration
+        intake.missed_call(session, call, now, main_menu)
+    session.flush()

@@ -1,0 +1,238 @@
+"""Thin webhook views: parse the request, ask the engine, keep the step, answer TwiML.
+
+Every response is TwiML with status 200, whatever happens inside: an unreachable database
+or a bug gives the caller the fallback (patient services when open, the hours and the crisis
+line when closed), never Twilio's "application error". Only the signature guard answers
+otherwise (403).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from voiceline.extensions import db
+from voiceline.flow.engine import CallbackDraft, CallbackSummary, CallState, Context, Engine, Hangup, Step
+from voiceline.models import now_utc
+from voiceline.phones import normalize_caller_id
+from voiceline.queue import intake
+from voiceline.voice import params, store, twiml
+from voiceline.voice.security import verify_twilio_signature
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+bp.before_request(verify_twilio_signature)
+
+
+def _engine() -> Engine:
+    return current_app.extensions["voiceline.engine"]
+
+
+def _context(call_sid: str, caller: str | None) -> Context:
+    config = current_app.config
+    return Context(
+        now=current_app.extensions["voiceline.clock"](),
+        hours=config["BUSINESS_HOURS"],
+        patient_services_number=config["PATIENT_SERVICES_NUMBER"],
+        crisis_number=config["CRISIS_LINE_NUMBER"],
+        crisis_fallback_number=config["CRISIS_LINE_FALLBACK_NUMBER"],
+        caller_phone=caller,
+        call_sid=call_sid,
+        dial_timeout=config["DIAL_TIMEOUT_SECONDS"],
+        recording_max=config["RECORDING_MAX_SECONDS"],
+    )
+
+
+def _render(step_or_verbs):
+    verbs = step_or_verbs.verbs if isinstance(step_or_verbs, Step) else step_or_verbs
+    return twiml.render(_engine().flow, verbs)
+
+
+def _caller() -> str | None:
+    return normalize_caller_id(request.form.get("From"))
+
+
+def _keep(call_sid: str, state: CallState, step: Step, caller: str | None):
+    """Store the step and answer with it; a crisis-line step is answered even if storing fails."""
+    try:
+        if call_sid:
+            store.record_step(db.session, call_sid, state, step, caller=caller,
+                              dialed=current_app.config["CRISIS_LINE_NUMBER"])
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        if not step.safety:
+            raise
+        log.exception("could not store a crisis-line step; connecting anyway", extra={"call_sid": call_sid})
+    return _render(step)
+
+
+@bp.post("/incoming")
+def incoming():
+    call_sid = params.sid(request.form.get("CallSid"))
+    caller = _caller()
+    engine = _engine()
+    step = engine.incoming(_context(call_sid, caller))
+    if call_sid:
+        store.start_call(db.session, call_sid, request.form.get("From"), caller, engine.flow.prompts_version)
+    return _keep(call_sid, CallState(node=engine.flow.start, step=0), step, caller)
+
+
+@bp.post("/step/<node>")
+def step(node: str):
+    call_sid = params.sid(request.form.get("CallSid"))
+    caller = _caller()
+    state = params.state_from(node, request.args)
+    given = params.input_from(request.form)
+    ctx = _context(call_sid, caller)
+    engine = _engine()
+
+    def finalize(draft: CallbackDraft) -> CallbackSummary:
+        if not call_sid:
+            return CallbackSummary(None, "any", None)
+        if draft.recording is not None:
+            store.save_recording(db.session, call_sid, draft.recording, "in-progress")
+        request_row = intake.request_from_call(
+            db.session, call_sid=call_sid, caller=caller, language=draft.lang, reason=draft.reason,
+            prompts_version=engine.flow.prompts_version, answers=draft.answers,
+            recording_sid=draft.recording.sid if draft.recording else None,
+        )
+        if request_row is None:
+            return CallbackSummary(None, "any", None)
+        return CallbackSummary(request_row.phone, request_row.preferred_window or "any", request_row.voicemail_ok)
+
+    ctx.finalize_callback = finalize
+    result = engine.advance(state, given, ctx)
+    return _keep(call_sid, state, result, caller)
+
+
+@bp.post("/dial-result")
+def dial_result():
+    call_sid = params.sid(request.form.get("CallSid"))
+    caller = _caller()
+    state = params.state_from(request.args.get("node"), request.args)
+    status = params.status(request.form.get("DialCallStatus"))
+    accepted = bool(call_sid) and store.transfer_accepted(db.session, call_sid)
+    result = _engine().dial_result(state, status, accepted, _context(call_sid, caller))
+    return _keep(call_sid, state, result, caller)
+
+
+@bp.post("/whisper")
+def whisper():
+    """Played to the coordinator's phone; the caller keeps hearing ringing meanwhile."""
+    parent = params.sid(request.args.get("call"))
+    state = params.state_from(None, request.args)
+    return _render(_engine().whisper(parent, state.reason, state.lang))
+
+
+@bp.post("/whisper-answer")
+def whisper_answer():
+    parent = params.sid(request.args.get("call"))
+    verbs, accepted = Engine.whisper_answer((request.form.get("Digits") or "").strip())
+    if accepted and parent:
+        try:
+            store.accept_transfer(db.session, parent)
+            db.session.commit()
+        except SQLAlchemyError:
+            # The coordinator accepted: connect them regardless.
+            db.session.rollback()
+            log.exception("could not store an accepted transfer", extra={"call_sid": parent})
+    return _render(verbs)
+
+
+@bp.post("/crisis")
+def crisis():
+    """The crisis key pressed at the database-down message: connect without the database."""
+    engine = _engine()
+    lang = params.state_from(None, request.args).lang
+    call_sid = params.sid(request.form.get("CallSid"))
+    ctx = _context(call_sid, _caller())
+    if (request.form.get("Digits") or "").strip() != engine.flow.crisis_key:
+        return _render([engine.say(lang, "system.goodbye"), Hangup()])
+    if call_sid:
+        try:
+            store.log_safety_event(db.session, call_sid, -1, "fallback", lang, ctx.caller_phone, ctx.crisis_number)
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("could not store a crisis-line event", extra={"call_sid": call_sid})
+    return _render(engine.crisis_verbs(lang, ctx))
+
+
+@bp.post("/crisis-result")
+def crisis_result():
+    call_sid = params.sid(request.form.get("CallSid"))
+    state = params.state_from(None, request.args)
+    attempt = params.bounded_int(request.args.get("attempt"), 1, 2, default=1)
+    status = params.status(request.form.get("DialCallStatus"))
+    verbs = _engine().crisis_result(state.lang, attempt, status, _context(call_sid, _caller()))
+    if call_sid:
+        try:
+            store.crisis_dial_finished(db.session, call_sid, status or "unknown")
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("could not store a crisis dial result", extra={"call_sid": call_sid})
+    return _render(verbs)
+
+
+@bp.post("/fallback-result")
+def fallback_result():
+    lang = params.state_from(None, request.args).lang
+    status = params.status(request.form.get("DialCallStatus"))
+    return _render(_engine().fallback_result(lang, status, _context("", None)))
+
+
+@bp.post("/recording-status")
+def recording_status():
+    call_sid = params.sid(request.form.get("CallSid"))
+    given = params.input_from(request.form)
+    status = params.status(request.form.get("RecordingStatus")) or "completed"
+    if call_sid and given.recording is not None:
+        store.save_recording(db.session, call_sid, given.recording, status)
+        db.session.commit()
+    return twiml.empty()
+
+
+@bp.post("/status")
+def status():
+    """The number's status callback: closes the call record and queues missed calls."""
+    call_sid = params.sid(request.form.get("CallSid"))
+    call_status = params.status(request.form.get("CallStatus"))
+    if call_sid and call_status:
+        duration = request.form.get("CallDuration")
+        store.finish_call(
+            db.session, call_sid, raw_from=request.form.get("From"), caller=_caller(), status=call_status,
+            duration=params.bounded_int(duration, 0, 7 * 24 * 3600) if duration else None,
+            prompts_version=_engine().flow.prompts_version, main_menu=_engine().flow.main_menu, now=now_utc(),
+        )
+        db.session.commit()
+    return twiml.empty()
+
+
+@bp.errorhandler(Exception)
+def keep_the_caller_going(error: Exception):
+    """Whatever broke, Twilio gets TwiML that leads the caller to a person or clear words."""
+    if isinstance(error, HTTPException):
+        return error
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        pass
+    call_sid = params.sid(request.form.get("CallSid"))
+    log.exception("voice webhook failed; answering with the fallback",
+                  extra={"call_sid": call_sid, "endpoint": request.endpoint})
+    endpoint = request.endpoint or ""
+    if endpoint in ("voice.status", "voice.recording_status"):
+        return twiml.empty()  # Twilio only needs a 200; the call itself is not waiting on it
+    if endpoint == "voice.whisper_answer":
+        return twiml.render(_engine().flow, Engine.whisper_answer((request.form.get("Digits") or "").strip())[0])
+    if endpoint == "voice.whisper":
+        return twiml.empty()  # connect the coordinator rather than drop the caller
+    lang = request.args.get("lang") if endpoint != "voice.incoming" else None
+    engine = _engine()
+    return _render(engine.fallback(lang, _context(call_sid, None)))
