@@ -85,12 +85,12 @@ def database_url(request, tmp_path_factory):
     admin.dispose()
 
 
-def _empty_tables(app) -> None:
-    with app.app_context():
-        with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
-        db.engine.dispose()
+def _empty_tables(database_url: str) -> None:
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
 
 
 @pytest.fixture
@@ -104,11 +104,11 @@ def make_app(database_url):
         return app
 
     yield factory
-    if made:
-        _empty_tables(made[0])
-    for app in made[1:]:
+    for app in made:
         with app.app_context():
             db.engine.dispose()
+    if made:
+        _empty_tables(database_url)
 
 
 @pytest.fixture

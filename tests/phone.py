@@ -37,11 +37,31 @@ def twilio_post(client, path_or_url: str, data: dict, *, token: str = TEST_TOKEN
 
 
 def parse(response) -> ET.Element:
+    """The TwiML of a webhook response, checked for what must hold in every one of them."""
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/xml"
     root = ET.fromstring(response.get_data(as_text=True))
     assert root.tag == "Response"
+    check_invariants(root)
     return root
+
+
+def check_invariants(root: ET.Element) -> None:
+    children = list(root)
+    for index, verb in enumerate(children):
+        if verb.tag == "Gather":
+            # Silence must never end the call: a <Redirect> back to the same action follows.
+            following = children[index + 1] if index + 1 < len(children) else None
+            assert following is not None and following.tag in ("Redirect", "Say", "Hangup"), (
+                "a <Gather> must be followed by a fallback verb")
+            if following.tag == "Redirect":
+                assert following.text == verb.get("action")
+            assert verb.get("language") in ("en-US", "es-US")
+            assert list(verb), "a <Gather> with nothing to say"
+    for say in root.iter("Say"):
+        assert say.get("language") in ("en-US", "es-US") and say.get("voice"), ET.tostring(say)
+        assert (say.text or "").strip()
+        assert "{" not in say.text, f"unfilled placeholder in {say.text!r}"
 
 
 def query(url: str) -> dict[str, str]:

@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 
 import click
 import sqlalchemy as sa
-from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask import Flask
+from flask.cli import AppGroup, ScriptInfo
 
 from voiceline.extensions import db
 from voiceline.hours import BusinessHours
@@ -97,7 +97,9 @@ class TerminalCaller(Caller):
 @click.option("--open", "force_open", is_flag=True, help="Act as if patient services were open now.")
 def simulate(lang: str | None, from_number: str, closed: bool, force_open: bool) -> None:
     """Make a call in the terminal: hear the prompts, press keys, end with a stored request."""
-    app: Flask = current_app._get_current_object()
+    # No app context is held while the call runs: each simulated webhook gets its own, as
+    # each real one does (and so its own database session).
+    app: Flask = click.get_current_context().ensure_object(ScriptInfo).load_app()
     logging.getLogger("voiceline").setLevel(logging.WARNING)  # the transcript, not log lines
     if closed or force_open:
         pretend_hours(app, want_open=force_open)

@@ -160,6 +160,7 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
         "SESSION_COOKIE_SECURE": not development and not source.get("TESTING"),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": not development and not source.get("TESTING"),
     }
 
 

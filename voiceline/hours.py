@@ -161,11 +161,11 @@ class BusinessHours:
         return bool(self.weekly[day.weekday()]) and day not in self.holidays
 
     def is_open(self, at: dt.datetime) -> bool:
+        local = self.local(at)  # first, so a naive clock fails on 24/7 and closed too
         if self.mode == "always":
             return True
         if self.mode == "closed":
             return False
-        local = self.local(at)
         if not self.is_business_day(local.date()):
             return False
         minute = local.hour * 60 + local.minute
@@ -189,9 +189,9 @@ class BusinessHours:
         What the caller is told ("we expect to call you tomorrow, in the morning"); it is an
         expectation read back to the caller, not a promise the queue enforces.
         """
+        local = self.local(now)
         if self.mode == "closed":
             return None
-        local = self.local(now)
         minute = local.hour * 60 + local.minute
         window_end = CALLBACK_WINDOWS.get(window, CALLBACK_WINDOWS["any"])[1]
         for offset in range(0, 15):

@@ -22,7 +22,9 @@ def mask_numbers(text: str) -> str:
 class MaskPhoneNumbers(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = mask_numbers(record.getMessage())
-        ids = " ".join(f"{name}={getattr(record, name)}" for name in EXTRA_FIELDS if getattr(record, name, None))
+        ids = mask_numbers(
+            " ".join(f"{name}={getattr(record, name)}" for name in EXTRA_FIELDS if getattr(record, name, None))
+        )
         record.msg = f"{message} [{ids}]" if ids else message
         record.args = ()
         if record.exc_info and not record.exc_text:

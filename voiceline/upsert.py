@@ -22,9 +22,14 @@ def _insert(session: Session, model: type):
 
 
 def insert_ignore(session: Session, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
-    """Insert a row unless one with the same `conflict` columns exists; True if inserted."""
+    """Insert a row unless one with the same `conflict` columns exists; True if inserted.
+
+    Asks for the new id with RETURNING rather than trusting rowcount, which drivers report
+    as -1 for statements that return rows.
+    """
+    key = model.__table__.primary_key.columns.values()[0]
     stmt = _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    return session.execute(stmt).rowcount == 1
+    return session.execute(stmt.returning(key)).first() is not None
 
 
 def upsert(session: Session, model: type, values: dict[str, Any], conflict: list[str],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,17 +139,19 @@ def _load_language(directory: Path, code: str, problems: list[Problem]) -> Langu
     data = _read_yaml(path, problems)
     if data is None:
         return None
-    ok = True
+    # A problem in these settings is reported but still lets the texts be checked (the
+    # problem alone stops load_flow from returning this Language).
+    header: dict[str, str] = {}
     for key in ("language", "voice", "speech_model", "clinic_name"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             problems.append(Problem(name, None, f"'{key}' is missing or empty"))
-            ok = False
+        header[key] = data[key].strip() if isinstance(data.get(key), str) else ""
     tag = data.get("language")
     if isinstance(tag, str) and not LANGUAGE_TAG.match(tag.strip()):
         problems.append(
             Problem(name, None, f"'language' must be a full tag such as en-US or es-US, got {tag!r}")
         )
-        ok = False
+    ok = True
     raw_texts = data.get("texts")
     if not isinstance(raw_texts, dict):
         problems.append(Problem(name, None, "'texts' is missing or is not a mapping"))
@@ -166,10 +169,10 @@ def _load_language(directory: Path, code: str, problems: list[Problem]) -> Langu
         return None
     return Language(
         code=code,
-        tag=data["language"].strip(),
-        voice=data["voice"].strip(),
-        speech_model=data["speech_model"].strip(),
-        clinic_name=data["clinic_name"].strip(),
+        tag=header["language"],
+        voice=header["voice"],
+        speech_model=header["speech_model"],
+        clinic_name=header["clinic_name"],
         texts=texts,
     )
 
@@ -280,10 +283,12 @@ def _check_graph(flow_file: str, top: dict, nodes: dict[str, Node], problems: li
         problems.append(Problem(flow_file, node, message))
 
     crisis_key = top["crisis_key"]
+    missing = False  # a name that is not a node: the walks below cannot run
     for node in nodes.values():
         for target in node.edges():
             if target not in nodes:
                 problem(node.id, f"leads to '{target}', which does not exist")
+                missing = True
         for option in node.options:
             if option.key == crisis_key:
                 problem(node.id, f"option {option.key} is the crisis key; choose another key")
@@ -303,7 +308,8 @@ def _check_graph(flow_file: str, top: dict, nodes: dict[str, Node], problems: li
     for name in ("start", "main_menu", "escalate_to"):
         if top[name] not in nodes:
             problem(None, f"'{name}' names '{top[name]}', which is not a node")
-    if problems:
+            missing = True
+    if missing:
         return
     if nodes[top["escalate_to"]].kind not in (TRANSFER, CALLBACK):
         problem(top["escalate_to"], "escalate_to must be a transfer or callback node")
@@ -377,6 +383,12 @@ def _check_texts(
             except ValueError as exc:
                 problems.append(Problem(file, None, f"text '{key}' has unbalanced braces ({exc})"))
                 continue
+            if any(name == "" for _, name, _, _ in string.Formatter().parse(template)):
+                problems.append(
+                    Problem(file, used.get(key) or None,
+                            f"text '{key}' has empty braces {{}}: put a name inside, "
+                            "such as {clinic_name}, or remove them")
+                )
             unknown = names - allowed_placeholders(key)
             if unknown:
                 problems.append(
@@ -420,9 +432,9 @@ def load_flow(directory: Path) -> Flow:
         node = _parse_node(str(raw_id), raw, flow_file, problems)
         if node is not None:
             nodes[node.id] = node
-    if not problems:
+    if not any(p.file == flow_file for p in problems):
         _check_graph(flow_file, top, nodes, problems)
-    if len(languages) == len(LANGUAGES):
+    if languages:
         _check_texts(flow_file, nodes, languages, directory, problems)
     if problems:
         raise FlowError(problems)

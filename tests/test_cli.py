@@ -1,0 +1,82 @@
+"""`voiceline callbacks list` and `voiceline simulate`: interfaces operators and scripts use."""
+
+import json
+
+import pytest
+
+from voiceline.commands import pretend_hours
+
+CANDIDACY_CALL = "\n".join([
+    "1",  # English
+    "1",  # new patient: am I a candidate?
+    "1", "1", "2", "1", "2",  # five prescreen answers
+    "1",  # call me at this number
+    "2",  # afternoon
+    "2",  # no clinic name on voicemail
+    "1",  # leave a message
+    "I would like to ask about infusions",
+]) + "\n"
+
+
+def listed(runner, *args):
+    result = runner.invoke(args=["callbacks", "list", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_list_is_an_empty_json_array_at_first(runner):
+    assert listed(runner) == []
+
+
+@pytest.mark.parametrize("lang_flag,lang", [([], "en"), (["--lang", "es"], "es")])
+def test_simulated_candidacy_call_ends_as_a_stored_callback(app, runner, lang_flag, lang):
+    script = CANDIDACY_CALL if lang == "en" else CANDIDACY_CALL.split("\n", 1)[1]  # --lang answers the greeting
+    result = runner.invoke(args=["simulate", "--closed", *lang_flag], input=script)
+    assert result.exit_code == 0, result.output
+    assert "Call ended" in result.output
+    [row] = listed(runner)
+    for key in ("id", "phone", "status", "language", "reason", "call_sid", "created_at", "preferred_window",
+                "answers", "recording_url"):
+        assert key in row
+    assert (row["phone"], row["status"], row["language"], row["reason"]) == ("+16175550123", "open", lang, "candidacy")
+    assert row["preferred_window"] == "afternoon" and row["voicemail_ok"] is False
+    assert row["answers"] == {"age_18_or_older": "yes", "mood_disorder_diagnosis": "yes",
+                              "tried_two_antidepressants": "no", "under_care_now": "yes",
+                              "psychosis_blood_pressure_or_pregnancy": "no"}
+    assert row["recording_url"].startswith("https://api.twilio.com/2010-04-01/Accounts/")
+    assert row["call_sid"].startswith("CA") and row["created_at"].endswith("+00:00")
+
+
+def test_simulated_transfer_accepted_by_a_coordinator(runner):
+    result = runner.invoke(args=["simulate", "--open"], input="1\n5\na\n")
+    assert result.exit_code == 0, result.output
+    assert "[coordinator hears] Call from the patient line about a general question" in result.output
+    assert "Thank you for calling" in result.output
+    assert listed(runner) == []
+
+
+def test_simulate_with_a_withheld_number_asks_for_one(runner):
+    result = runner.invoke(args=["simulate", "--closed", "--from", "anonymous"],
+                           input="1\n5\n2125550147\n1\n4\n2\n2\n")
+    assert result.exit_code == 0, result.output
+    assert "You entered 2 1 2, 5 5 5, 0 1 4 7." in result.output
+    assert listed(runner)[0]["phone"] == "+12125550147"
+
+
+def test_list_filters_by_status_and_masks_numbers_in_the_table(runner):
+    runner.invoke(args=["simulate", "--closed"], input=CANDIDACY_CALL)
+    assert len(listed(runner, "--status", "open")) == 1
+    assert listed(runner, "--status", "closed") == []
+    table = runner.invoke(args=["callbacks", "list"]).output
+    assert "0123" in table and "6175550123" not in table
+
+
+def test_pretend_hours_finds_a_closed_moment_in_the_real_schedule(make_app):
+    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
+    pretend_hours(app, want_open=False)
+    assert not app.config["BUSINESS_HOURS"].is_open(app.extensions["voiceline.clock"]())
+    pretend_hours(app, want_open=True)
+    assert app.config["BUSINESS_HOURS"].is_open(app.extensions["voiceline.clock"]())
+    always = make_app(BUSINESS_HOURS="24/7")
+    pretend_hours(always, want_open=False)
+    assert always.config["BUSINESS_HOURS"].mode == "closed"

@@ -1,0 +1,206 @@
+"""How requests reach the queue: dedupe per phone, missed calls, Twilio retries."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from tests.phone import Phone, parse, twilio_post
+from voiceline.extensions import db
+from voiceline.models import Call, CallbackRequest, CallEvent, SafetyEvent
+from voiceline.models.callbacks import PRIORITY_MISSED, PRIORITY_REQUESTED
+
+SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def closed_app(make_app):
+    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
+    app.extensions["voiceline.clock"] = lambda: SATURDAY_EVENING
+    return app
+
+
+def requests(app):
+    with app.app_context():
+        return db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()
+
+
+def count(app, model):
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def candidacy_callback(app, answers=("1", "1", "1", "1", "2"), window="1", from_number="+16175550123"):
+    phone = Phone(app, from_number=from_number)
+    phone.call()
+    phone.press_through("1", "1", *answers)  # English, candidacy, five answers -> closed -> capture
+    phone.press_through("1", window, "2", "2")
+    phone.hang_up()
+    return phone
+
+
+def test_repeat_caller_updates_the_open_request(closed_app):
+    first = candidacy_callback(closed_app, answers=("1", "1", "2", "1", "2"), window="1")
+    second = candidacy_callback(closed_app, answers=("1", "1", "1", "1", "2"), window="3")
+    [request] = requests(closed_app)
+    assert request.answers["tried_two_antidepressants"] == "yes"  # the newer answer wins
+    assert request.preferred_window == "evening"
+    assert request.call_sid == second.call_sid
+    with closed_app.app_context():
+        linked = db.session.scalars(sa.select(Call.callback_id).where(
+            Call.call_sid.in_([first.call_sid, second.call_sid]))).all()
+    assert linked == [request.id, request.id]
+
+
+def test_a_closed_request_does_not_absorb_a_new_one(closed_app):
+    candidacy_callback(closed_app)
+    with closed_app.app_context():
+        db.session.execute(sa.update(CallbackRequest).values(status="closed"))
+        db.session.commit()
+    candidacy_callback(closed_app)
+    assert [r.status for r in requests(closed_app)] == ["closed", "open"]
+
+
+def test_different_phones_get_separate_requests(closed_app):
+    candidacy_callback(closed_app, from_number="+16175550123")
+    candidacy_callback(closed_app, from_number="+16175550124")
+    assert len(requests(closed_app)) == 2
+
+
+def test_the_database_enforces_one_open_request_per_phone(app):
+    with app.app_context():
+        for _ in range(2):
+            db.session.add(CallbackRequest(phone="+16175550123", language="en", reason="general",
+                                           call_sid="CA" + "0" * 32, prompts_version="v"))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+
+
+def test_missed_call_after_the_main_menu_lands_in_the_queue(app):
+    phone = Phone(app)
+    phone.call()
+    phone.press_through("1", "1", "1", "2")  # two prescreen answers, then hangs up
+    phone.hang_up()
+    [request] = requests(app)
+    assert (request.reason, request.missed, request.requested_by_caller) == ("missed_call", True, False)
+    assert request.priority == PRIORITY_MISSED > PRIORITY_REQUESTED
+    assert request.answers == {"age_18_or_older": "yes", "mood_disorder_diagnosis": "no"}
+    assert request.phone == "+16175550123" and request.language == "en"
+    with app.app_context():
+        call = db.session.scalar(sa.select(Call).where(Call.call_sid == phone.call_sid))
+        assert (call.outcome, call.twilio_status, call.duration_seconds) == ("missed", "completed", 60)
+        assert call.ended_at is not None
+
+
+def test_hanging_up_at_the_greeting_is_not_a_missed_call(app):
+    phone = Phone(app)
+    phone.call()
+    phone.hang_up()
+    assert requests(app) == []
+
+
+@pytest.mark.parametrize("status", ["completed", "canceled", "failed", "busy", "no-answer"])
+def test_status_callbacks_repeated_and_out_of_order_make_one_item(app, status):
+    phone = Phone(app)
+    phone.call()
+    phone.press("1")
+    phone.hang_up(status)
+    phone.hang_up(status)
+    twilio_post(phone.client, "/voice/status", phone.fields(CallStatus="in-progress"))
+    assert len(requests(app)) == 1
+
+
+def test_missed_call_from_a_phone_with_an_open_request_adds_nothing(closed_app):
+    candidacy_callback(closed_app)
+    phone = Phone(closed_app)
+    phone.call()
+    phone.press("1")
+    phone.hang_up()
+    [request] = requests(closed_app)
+    assert request.requested_by_caller and not request.missed
+
+
+def test_caller_who_then_asks_for_a_callback_upgrades_the_missed_item(closed_app):
+    phone = Phone(closed_app)
+    phone.call()
+    phone.press("1")
+    phone.hang_up()
+    assert requests(closed_app)[0].missed
+    candidacy_callback(closed_app)
+    [request] = requests(closed_app)
+    assert (request.missed, request.requested_by_caller, request.reason, request.priority) == (
+        False, True, "candidacy", PRIORITY_REQUESTED)
+
+
+def test_withheld_caller_id_missed_call_cannot_be_queued(app):
+    phone = Phone(app, from_number="anonymous")
+    phone.call()
+    phone.press("1")
+    phone.hang_up()
+    assert requests(app) == []
+    with app.app_context():
+        assert db.session.scalar(sa.select(Call.outcome)) == "missed_no_number"
+
+
+def test_crisis_calls_are_safety_events_not_queue_items(app):
+    phone = Phone(app)
+    phone.call()
+    phone.press_through("1", "9")
+    phone.dial_result("completed")
+    phone.hang_up()
+    assert requests(app) == []
+    assert count(app, SafetyEvent) == 1
+
+
+def test_accepted_transfer_is_not_a_missed_call_even_if_the_status_comes_first(app):
+    phone = Phone(app)
+    phone.call()
+    phone.press_through("1", "5")
+    phone.accept_whisper()
+    dial = phone.doc.find("Dial")
+    phone.hang_up()  # the status callback overtakes the dial action
+    phone.post(dial.get("action"), DialCallStatus="completed")
+    assert requests(app) == []
+
+
+def test_number_entered_before_hanging_up_is_used_for_the_missed_item(closed_app):
+    phone = Phone(closed_app, from_number="anonymous")
+    phone.call()
+    phone.press_through("1", "5", "6175550166", "1")
+    phone.hang_up()  # before the best-time question
+    [request] = requests(closed_app)
+    assert request.phone == "+16175550166" and request.missed
+
+
+def test_retried_webhooks_have_the_effect_of_one(closed_app):
+    phone = Phone(closed_app)
+    first = phone.call()
+    again = parse(twilio_post(phone.client, "/voice/incoming", phone.fields(CallStatus="ringing")))
+    assert [e.tag for e in first] == [e.tag for e in again]
+    phone.press("1")
+    url, digits = phone.action(), "1"
+    responses = [parse(twilio_post(phone.client, url, phone.fields(Digits=digits))) for _ in range(3)]
+    assert len({" ".join(s.text for s in r.iter("Say")) for r in responses}) == 1
+    phone.doc = responses[0]
+    phone.press_through("1", "1", "1", "2")  # four prescreen answers
+    phone.press_through("1", "1", "1", "2")  # the fifth, this number, morning, no clinic name
+    final_url = phone.action()  # the message offer: "2" skips it and stores the request
+    final = [parse(twilio_post(phone.client, final_url, phone.fields(Digits="2"))) for _ in range(2)]
+    assert [s.text for s in final[0].iter("Say")] == [s.text for s in final[1].iter("Say")]
+    phone.hang_up()
+    phone.hang_up()
+    assert count(closed_app, Call) == 1
+    assert len(requests(closed_app)) == 1
+    with closed_app.app_context():
+        steps = db.session.scalars(sa.select(CallEvent.step).where(CallEvent.call_sid == phone.call_sid)).all()
+    assert sorted(steps) == list(range(12))
+
+
+def test_callback_request_carries_the_prompts_version(closed_app):
+    candidacy_callback(closed_app)
+    version = closed_app.extensions["voiceline.flow"].prompts_version
+    assert requests(closed_app)[0].prompts_version == version
+    with closed_app.app_context():
+        assert db.session.scalar(sa.select(Call.prompts_version)) == version

@@ -1,0 +1,204 @@
+"""Callback capture: the number, best time, voicemail consent, a message, and what is stored."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from tests.phone import Phone, query, twilio_post
+from voiceline.extensions import db
+from voiceline.models import Call, CallbackRequest, Recording
+
+FRIDAY_10AM = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)
+SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def closed_app(make_app):
+    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
+    app.extensions["voiceline.clock"] = lambda: SATURDAY_EVENING
+    return app
+
+
+def to_capture(app, *, from_number="+16175550123", lang_key="1", option="5"):
+    phone = Phone(app, from_number=from_number)
+    phone.call()
+    phone.press(lang_key)
+    phone.press(option)
+    return phone
+
+
+def stored(app):
+    with app.app_context():
+        return db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()
+
+
+def test_caller_id_confirmation_reads_back_the_last_four_digits(closed_app):
+    phone = to_capture(closed_app, from_number="+16175550199")
+    assert "ending in 0 1 9 9" in phone.text()
+    assert "6 1 7" not in phone.text()  # only the last four: phones are shared
+    assert phone.spoken()[-2:] == ["For yes, press 1.", "To give a different number, press 2."]
+
+
+@pytest.mark.parametrize("lang_key,lang", [("1", "en"), ("2", "es")])
+def test_whole_capture_is_stored_and_read_back(closed_app, lang_key, lang):
+    phone = to_capture(closed_app, lang_key=lang_key)
+    phone.press("1")  # this number
+    phone.press("2")  # afternoon
+    phone.press("1")  # voicemail may name the clinic
+    phone.press("2")  # no message
+    text = phone.text()
+    assert phone.verbs()[-1] == "Hangup"
+    if lang == "en":
+        assert "call you at the number ending in 0 1 2 3, on Monday, in the afternoon." in text
+        assert "we may say our clinic's name" in text
+    else:
+        assert "número que termina en 0 1 2 3, el lunes, por la tarde." in text
+        assert "podremos decir el nombre de la clínica" in text
+    [request] = stored(closed_app)
+    assert (request.phone, request.language, request.reason, request.status) == ("+16175550123", lang, "general", "open")
+    assert (request.preferred_window, request.voicemail_ok, request.recording_sid) == ("afternoon", True, None)
+    assert request.requested_by_caller and not request.missed
+    assert request.call_sid == phone.call_sid
+    assert request.prompts_version == closed_app.extensions["voiceline.flow"].prompts_version
+    with closed_app.app_context():
+        call = db.session.scalar(sa.select(Call).where(Call.call_sid == phone.call_sid))
+        assert (call.callback_id, call.outcome) == (request.id, "callback_requested")
+
+
+def test_callback_during_open_hours_expects_today(make_app):
+    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
+    app.extensions["voiceline.clock"] = lambda: FRIDAY_10AM
+    phone = to_capture(app)
+    phone.dial_result("busy")
+    phone.press_through("1", "2", "2", "2")
+    assert "ending in 0 1 2 3, today, in the afternoon." in phone.text()
+    assert "we won't say our clinic's name" in phone.text()
+
+
+@pytest.mark.parametrize("caller_id", ["anonymous", "restricted", "+266696687", "+7378742833", "", "unknown"])
+def test_withheld_or_invalid_caller_id_must_key_a_number(closed_app, caller_id):
+    phone = to_capture(closed_app, from_number=caller_id)
+    assert "ending in" not in phone.text()
+    gather = phone.gather()
+    assert query(gather.get("action"))["phase"] == "number"
+    assert gather.get("numDigits") == "10" and gather.get("finishOnKey") == "#"
+    phone.press("2125550147")
+    assert "You entered 2 1 2, 5 5 5, 0 1 4 7." in phone.text()
+    phone.press_through("1", "4", "2", "2")
+    [request] = stored(closed_app)
+    assert request.phone == "+12125550147" and request.preferred_window == "any"
+    assert request.voicemail_ok is False
+    with closed_app.app_context():
+        call = db.session.scalar(sa.select(Call).where(Call.call_sid == phone.call_sid))
+        assert call.caller is None
+        assert call.caller_id_status == ("withheld" if caller_id.lower() in ("anonymous", "restricted", "", "unknown") else "invalid")
+
+
+def test_a_different_number_can_be_given_and_re_entered(closed_app):
+    phone = to_capture(closed_app)
+    phone.press("2")
+    phone.press("1234567890")  # area code 123 does not exist
+    assert phone.spoken()[0] == "Sorry, that doesn't look like a US phone number."
+    phone.press("617555012")  # nine digits
+    assert phone.spoken()[0] == "Sorry, that doesn't look like a US phone number."
+    phone.press("6175550188")
+    phone.press("2")  # enter it again
+    phone.press("16175550177")  # a leading 1 is fine
+    assert "You entered 6 1 7, 5 5 5, 0 1 7 7." in phone.text()
+    phone.press_through("1", "3", "2", "2")
+    [request] = stored(closed_app)
+    assert request.phone == "+16175550177" and request.preferred_window == "evening"
+    assert "0 1 7 7" in phone.text()
+
+
+def test_three_bad_numbers_end_with_clear_instructions_and_nothing_stored(closed_app):
+    phone = to_capture(closed_app, from_number="anonymous")
+    phone.press("123")
+    phone.silence()
+    phone.press("0000000000")
+    assert phone.verbs()[-1] == "Hangup"
+    text = phone.text()
+    assert "wasn't able to get a phone number" in text and "Our hours are" in text and "9 8 8" in text
+    assert stored(closed_app) == []
+
+
+def test_crisis_key_alone_works_during_number_entry(closed_app):
+    phone = to_capture(closed_app, from_number="anonymous")
+    phone.press("9")
+    assert phone.doc.find("Dial/Number").text == "988"
+
+
+def test_silence_at_each_question_takes_the_safe_default(closed_app):
+    phone = to_capture(closed_app)
+    for _ in range(3):
+        phone.silence()  # caller id question: keeps the number they call from
+    for _ in range(3):
+        phone.silence()  # best time: any
+    for _ in range(3):
+        phone.silence()  # voicemail: do not name the clinic
+    for _ in range(3):
+        phone.silence()  # message: skipped
+    assert phone.verbs()[-1] == "Hangup"
+    [request] = stored(closed_app)
+    assert (request.phone, request.preferred_window, request.voicemail_ok) == ("+16175550123", "any", False)
+
+
+def test_voice_message_is_recorded_with_a_status_callback(closed_app):
+    phone = to_capture(closed_app)
+    phone.press_through("1", "1", "1")
+    phone.press("1")  # record a message
+    record = phone.doc.find("Record")
+    assert record.get("finishOnKey") == "#" and record.get("playBeep") == "true"
+    assert record.get("maxLength") == "120"
+    assert "/voice/recording-status" in record.get("recordingStatusCallback")
+    assert phone.verbs() == ["Say", "Record", "Redirect"]
+    sid = "RE" + "a" * 32
+    url = f"https://api.twilio.com/2010-04-01/Accounts/AC{'1' * 32}/Recordings/{sid}"
+    phone.post(record.get("action"), RecordingSid=sid, RecordingUrl=url, RecordingDuration="14", Digits="#")
+    assert phone.spoken()[0] == "Thank you. We recorded your message."
+    status = twilio_post(phone.client, record.get("recordingStatusCallback"), {
+        "CallSid": phone.call_sid, "RecordingSid": sid, "RecordingUrl": url, "RecordingDuration": "14",
+        "RecordingStatus": "completed"})
+    assert status.status_code == 200
+    [request] = stored(closed_app)
+    assert request.recording_sid == sid
+    with closed_app.app_context():
+        recording = db.session.scalar(sa.select(Recording))
+        assert (recording.call_sid, recording.url, recording.duration_seconds, recording.status) == (
+            phone.call_sid, url, 14, "completed")
+
+
+def test_recording_status_may_arrive_before_the_record_action(closed_app):
+    phone = to_capture(closed_app)
+    phone.press_through("1", "1", "1", "1")
+    record = phone.doc.find("Record")
+    sid = "RE" + "b" * 32
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/" + sid
+    twilio_post(phone.client, record.get("recordingStatusCallback"), {
+        "CallSid": phone.call_sid, "RecordingSid": sid, "RecordingUrl": url, "RecordingDuration": "9",
+        "RecordingStatus": "completed"})
+    phone.post(record.get("action"), RecordingSid=sid, RecordingUrl=url, RecordingDuration="9", Digits="#")
+    with closed_app.app_context():
+        assert db.session.scalar(sa.select(Recording.status)) == "completed"
+        assert db.session.scalar(sa.select(CallbackRequest.recording_sid)) == sid
+
+
+def test_silence_instead_of_a_message_still_stores_the_request(closed_app):
+    phone = to_capture(closed_app)
+    phone.press_through("1", "1", "1", "1")
+    phone.silence()  # Twilio skips the action on an empty recording and follows the Redirect
+    assert phone.spoken()[0] == "We didn't hear a message, and that's all right."
+    [request] = stored(closed_app)
+    assert request.recording_sid is None
+
+
+def test_caller_who_hangs_up_while_recording_still_gets_a_request(closed_app):
+    phone = to_capture(closed_app)
+    phone.press_through("1", "1", "1", "1")
+    record = phone.doc.find("Record")
+    phone.post(record.get("action"), RecordingSid="RE" + "c" * 32, RecordingDuration="30", Digits="hangup",
+               RecordingUrl="https://api.twilio.com/x/RE" + "c" * 32)
+    phone.hang_up()
+    [request] = stored(closed_app)
+    assert request.recording_sid == "RE" + "c" * 32 and request.requested_by_caller and not request.missed

@@ -1,0 +1,286 @@
+"""The greeting, language choice, menus, prescreen and insurance questions, in both languages."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from tests.phone import query
+from voiceline.extensions import db
+from voiceline.models import Call, CallbackRequest, CallEvent
+
+PRESS = {"en": "press", "es": "oprima"}
+LANG_KEY = {"en": "1", "es": "2"}
+TAG = {"en": "en-US", "es": "es-US"}
+
+
+def events(app, call_sid):
+    with app.app_context():
+        return db.session.scalars(
+            sa.select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.step)).all()
+
+
+def answers(app, call_sid):
+    return {e.field: e.value for e in events(app, call_sid) if e.field}
+
+
+def options_announced(phone, lang):
+    """{key: text} for every "..., press N." line of the last response."""
+    found = {}
+    for text in phone.spoken():
+        match = re.search(rf"{PRESS[lang]} (\d)\.$", text)
+        if match:
+            found[match.group(1)] = text
+    return found
+
+
+def test_greeting_safety_notice_first_then_language_choice(phone):
+    phone.call()
+    spoken = phone.spoken()
+    assert "9 1 1" in spoken[0] and "9 8 8" in spoken[0] and "press 9" in spoken[0]
+    assert "9 1 1" in spoken[1] and "oprima 9" in spoken[1]
+    assert spoken[2] == "For English, press 1."
+    assert spoken[3] == "Para español, oprima 2."
+    gather = phone.gather()
+    assert gather.get("numDigits") == "1" and gather.get("input") == "dtmf"
+    assert [s.get("language") for s in gather.iter("Say")] == ["en-US", "es-US", "en-US", "es-US"]
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_language_choice_carries_through_every_prompt(app, phone, lang):
+    phone.call()
+    phone.press(LANG_KEY[lang])
+    assert phone.languages() == {TAG[lang]}
+    assert phone.gather().get("language") == TAG[lang]
+    assert query(phone.action())["lang"] == lang
+    phone.press("1")  # candidacy: the prescreen starts, still in the chosen language
+    assert phone.languages() == {TAG[lang]}
+    voices = {say.get("voice") for say in phone.doc.iter("Say")}
+    assert voices == {"Polly.Joanna-Neural" if lang == "en" else "Polly.Lupe-Neural"}
+    with app.app_context():
+        assert db.session.scalar(sa.select(Call.language).where(Call.call_sid == phone.call_sid)) == lang
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_main_menu_announces_every_option_as_press_n(phone, lang):
+    phone.call()
+    phone.press(LANG_KEY[lang])
+    assert sorted(options_announced(phone, lang)) == ["1", "2", "3", "4", "5", "6"]
+    assert ("press 9" if lang == "en" else "oprima 9") in phone.spoken()[-1]  # crisis reminder
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_repeat_option_plays_the_main_menu_again(phone, lang):
+    phone.call()
+    phone.press(LANG_KEY[lang])
+    first = phone.spoken()
+    phone.press("6")
+    assert phone.spoken() == first
+    assert int(query(phone.action())["step"]) == 3  # a new step, not a retry of the old one
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_candidacy_prescreen_records_answers_and_promises_nothing(app, phone, lang):
+    phone.call()
+    phone.press(LANG_KEY[lang])
+    phone.press("1")
+    assert sorted(options_announced(phone, lang)) == ["1", "2"]
+    for key in ["1", "2", "1", "1"]:
+        phone.press(key)
+    phone.press("2")  # no history of psychosis, blood pressure or pregnancy
+    text = phone.text().lower()
+    # The line never tells a caller whether they are a candidate.
+    for phrase in ("you are a candidate", "you qualify", "not a candidate", "eligible",
+                   "es candidato", "califica", "elegible"):
+        assert phrase not in text
+    assert phone.doc.find("Dial/Number").text == "+18885668774"
+    assert answers(app, phone.call_sid) == {
+        "age_18_or_older": "yes", "mood_disorder_diagnosis": "no", "tried_two_antidepressants": "yes",
+        "under_care_now": "yes", "psychosis_blood_pressure_or_pregnancy": "no",
+    }
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_insurance_plan_and_spoken_carrier(app, phone, lang):
+    phone.call()
+    phone.press(LANG_KEY[lang])
+    phone.press("2")
+    phone.press("1")  # insurance
+    assert sorted(options_announced(phone, lang)) == ["1", "2", "3", "4", "5"]
+    phone.press("2")  # Medicare
+    gather = phone.gather()
+    assert gather.get("input") == "dtmf speech"
+    assert gather.get("language") == TAG[lang]
+    assert gather.get("speechModel") == "phone_call"
+    assert "Aetna" in gather.get("hints")
+    phone.say("Blue Cross Blue Shield")
+    text = phone.text()
+    if lang == "en":
+        assert "usually not covered" in text and "prior authorization" in text and "check your benefits" in text
+    else:
+        assert "por lo general no la cubre" in text and "autorización previa" in text
+    assert phone.doc.find("Dial") is not None
+    assert answers(app, phone.call_sid) == {"coverage": "insurance", "plan_type": "medicare",
+                                            "carrier": "Blue Cross Blue Shield"}
+
+
+def test_carrier_question_can_be_skipped_by_key_or_silence(app, phone):
+    phone.call()
+    phone.press_through("1", "2", "1", "5")
+    phone.press("1")  # skip
+    assert phone.doc.find("Dial") is not None
+    other = type(phone)(app)
+    other.call()
+    other.press_through("1", "2", "1", "1")
+    other.silence()
+    assert other.doc.find("Dial") is not None
+    assert "carrier" not in answers(app, other.call_sid)
+
+
+def test_self_pay_hears_cost_information(app, phone):
+    phone.call()
+    phone.press_through("1", "2")
+    phone.press("2")
+    assert "usually not covered" in phone.text()
+    assert answers(app, phone.call_sid) == {"coverage": "self_pay"}
+
+
+def test_spoken_carrier_is_stored_as_plain_text_and_cut_short(app, phone):
+    phone.call()
+    phone.press_through("1", "2", "1", "1")
+    phone.say("<script>alert(1)</script> Aetna\x00\x07 " + "x" * 500)
+    carrier = answers(app, phone.call_sid)["carrier"]
+    assert len(carrier) == 200 and "\x00" not in carrier and carrier.startswith("<script>alert(1)</script> Aetna")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_what_to_expect_facts_and_menu(phone, lang):
+    phone.call()
+    phone.press(LANG_KEY[lang])
+    phone.press("3")
+    text = phone.text()
+    if lang == "en":
+        for fact in ("45 minutes", "reclining chair", "drive you home", "alcohol", "benzodiazepines",
+                     "esketamine", "not FDA-approved for depression"):
+            assert fact in text
+    else:
+        for fact in ("45 minutos", "sillón reclinable", "alcohol", "benzodiazepinas", "esketamina"):
+            assert fact in text
+    assert sorted(options_announced(phone, lang)) == ["1", "2", "3"]
+    phone.press("3")
+    assert sorted(options_announced(phone, lang)) == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_no_input_reprompts_briefly_then_goes_to_patient_services_when_open(app, phone):
+    phone.call()
+    phone.press("1")
+    phone.silence()
+    assert phone.spoken()[0] == "Sorry, I didn't hear a choice."
+    assert "How can we help" not in phone.text()  # a short reprompt: the options, not the intro
+    assert query(phone.action())["tries"] == "1"
+    phone.press("7")
+    assert phone.spoken()[0] == "Sorry, that's not one of the choices."
+    assert query(phone.action())["tries"] == "2"
+    phone.silence()
+    assert phone.doc.find("Dial/Number").text == "+18885668774"
+    assert "Let me get you to someone who can help." in phone.spoken()
+
+
+def test_three_failures_when_closed_lead_to_callback_capture(make_app):
+    from tests.phone import Phone
+
+    phone = Phone(make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00", HOLIDAYS="none"))
+    phone.app.extensions["voiceline.clock"] = lambda: __import__("datetime").datetime(
+        2026, 11, 28, 15, 0, tzinfo=__import__("datetime").UTC)  # a Saturday
+    phone.call()
+    phone.press("1")
+    for _ in range(3):
+        phone.press("8")
+    text = phone.text()
+    assert "closed right now" in text and "Monday through Friday, 8 AM to 6 PM, Eastern time" in text
+    assert "ending in 0 1 2 3" in text
+    assert phone.doc.find("Dial") is None
+
+
+@pytest.mark.parametrize("path,node", [
+    ([], "welcome"), (["1"], "main_menu"), (["1", "1"], "prescreen_age"), (["1", "2"], "insurance_coverage"),
+    (["1", "2", "1"], "insurance_plan"), (["1", "2", "1", "1"], "insurance_carrier"),
+    (["1", "3"], "what_to_expect_menu"), (["2", "1", "1", "1"], "prescreen_medications"),
+])
+def test_crisis_key_works_at_every_menu(app, phone, path, node):
+    phone.call()
+    phone.press_through(*path)
+    assert f"/voice/step/{node}?" in phone.action()
+    phone.press("9")
+    assert phone.doc.find("Dial/Number").text == "988"
+    assert "9 8 8" in phone.text()
+    from voiceline.models import SafetyEvent
+
+    with app.app_context():
+        safety = db.session.scalars(sa.select(SafetyEvent)).all()
+        assert [(s.call_sid, s.node, s.dialed) for s in safety] == [(phone.call_sid, node, "988")]
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CallbackRequest)) == 0
+        assert db.session.scalar(sa.select(Call.outcome).where(Call.call_sid == phone.call_sid)) == "crisis_line"
+
+
+def test_crisis_is_spoken_in_the_callers_language(phone):
+    phone.call()
+    phone.press_through("2", "1")
+    phone.press("9")
+    assert phone.languages() == {"es-US"}
+    assert "Línea 9 8 8" in phone.text()
+
+
+def test_crisis_line_number_is_a_setting(make_app):
+    from tests.phone import Phone
+
+    phone = Phone(make_app(CRISIS_LINE_NUMBER="+18002738255"))
+    phone.call()
+    phone.press("9")
+    assert phone.doc.find("Dial/Number").text == "+18002738255"
+
+
+def test_crisis_dial_outcomes(app, phone):
+    phone.call()
+    phone.press("9")
+    phone.dial_result("completed")
+    assert phone.verbs() == ["Say", "Hangup"]
+    assert "call or text 9 8 8" in phone.text()
+
+    second = type(phone)(app)
+    second.call()
+    second.press("9")
+    second.dial_result("failed")  # some routes cannot dial 988: try the 800 number once
+    assert second.doc.find("Dial/Number").text == "+18002738255"
+    second.dial_result("failed")
+    assert second.verbs() == ["Say", "Hangup"]
+    assert "dial 9 8 8 now" in second.text()
+    from voiceline.models import SafetyEvent
+
+    with app.app_context():
+        statuses = dict(db.session.execute(sa.select(SafetyEvent.call_sid, SafetyEvent.dial_status)).all())
+    assert statuses == {phone.call_sid: "completed", second.call_sid: "failed"}
+
+
+def test_unknown_node_in_url_goes_back_to_the_main_menu(phone):
+    phone.call()
+    phone.post("/voice/step/no_such_node?lang=es&step=4", Digits="1")
+    assert "/voice/step/main_menu?" in phone.action()
+    assert phone.languages() == {"es-US"}
+
+
+@pytest.mark.parametrize("args", ["lang=xx&step=abc&tries=99&reason=%3Cscript%3E&phase=evil", "", "step=-3"])
+def test_odd_action_url_state_still_gets_a_menu(phone, args):
+    phone.call()
+    phone.post("/voice/step/main_menu" + (f"?{args}" if args else ""), Digits="1")
+    assert phone.doc.find("Gather") is not None
+    assert phone.languages() == {"en-US"}
+
+
+@pytest.mark.parametrize("digits", ["abc", "hangup", "1" * 40, "\u0661", ""])
+def test_odd_digits_are_treated_as_a_wrong_key_or_silence(phone, digits):
+    phone.call()
+    phone.press("1")
+    phone.press(digits)
+    assert phone.spoken()[0] in ("Sorry, that's not one of the choices.", "Sorry, I didn't hear a choice.")
+    assert query(phone.action())["tries"] == "1"

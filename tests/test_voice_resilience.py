@@ -1,0 +1,163 @@
+"""No caller is stranded: database down, bugs, odd requests all get TwiML, never a 5xx.
+And what we log never holds a phone number or an answer."""
+
+import datetime as dt
+import logging
+
+import pytest
+import sqlalchemy as sa
+
+from tests.phone import Phone, parse, query, twilio_post
+from voiceline.extensions import db
+from voiceline.models import CallbackRequest
+
+SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
+UNREACHABLE = {
+    "sqlite": "sqlite:////nonexistent-directory/for/sure/voiceline.db",
+    "postgresql": "postgresql://postgres@127.0.0.1:9/voiceline",  # discard port: refused at once
+}
+
+
+@pytest.fixture(params=sorted(UNREACHABLE))
+def down_app(request, make_app):
+    return make_app(DATABASE_URL=UNREACHABLE[request.param])
+
+
+def closed(app):
+    app.config["BUSINESS_HOURS"] = type(app.config["BUSINESS_HOURS"]).parse(
+        "Mon-Fri 08:00-18:00", app.config["CLINIC_TIMEZONE"])
+    app.extensions["voiceline.clock"] = lambda: SATURDAY_EVENING
+    return app
+
+
+def test_database_down_at_the_greeting_connects_to_patient_services(down_app, caplog):
+    phone = Phone(down_app)
+    phone.call()
+    assert phone.verbs() == ["Say", "Say", "Dial"]
+    assert phone.languages() == {"en-US", "es-US"}  # no language chosen yet: both
+    assert phone.spoken()[0].startswith("We're sorry, our phone system is having a problem.")
+    dial = phone.doc.find("Dial")
+    assert dial.find("Number").text == "+18885668774" and dial.find("Number").get("url") is None
+    assert "/voice/fallback-result" in dial.get("action")
+    assert any("answering with the fallback" in r.getMessage() for r in caplog.records)
+
+
+def test_database_down_when_closed_gives_hours_and_the_crisis_line(down_app):
+    phone = Phone(closed(down_app))
+    phone.call()
+    assert phone.verbs() == ["Gather", "Say", "Say", "Hangup"]
+    text = phone.text()
+    assert "Our hours are Monday through Friday, 8 AM to 6 PM, Eastern time." in text
+    assert "press 9 now" in text and "9 1 1" in text
+    phone.press("9")
+    assert phone.doc.find("Dial/Number").text == "988"
+
+
+def test_fallback_transfer_that_fails_ends_with_instructions(down_app):
+    phone = Phone(down_app)
+    phone.call()
+    phone.dial_result("no-answer")
+    assert phone.verbs() == ["Say", "Hangup"]
+    assert "We couldn't reach patient services." in phone.text()
+    phone.call()
+    phone.dial_result("completed")
+    assert phone.verbs() == ["Say", "Hangup"]
+
+
+def test_database_lost_mid_call_keeps_the_callers_language(app, make_app):
+    phone = Phone(app)
+    phone.call()
+    phone.press("2")  # Spanish, stored
+    phone.app = make_app(DATABASE_URL=UNREACHABLE["sqlite"])
+    phone.client = phone.app.test_client()
+    phone.press("1")
+    assert phone.languages() == {"es-US"}
+    assert phone.doc.find("Dial/Number").text == "+18885668774"
+
+
+def test_crisis_key_connects_even_when_the_step_cannot_be_stored(app, make_app):
+    phone = Phone(app)
+    phone.call()
+    phone.press("1")
+    phone.app = make_app(DATABASE_URL=UNREACHABLE["sqlite"])
+    phone.client = phone.app.test_client()
+    phone.press("9")
+    assert phone.doc.find("Dial/Number").text == "988"
+    assert "Suicide and Crisis Lifeline" in phone.text()
+
+
+@pytest.mark.parametrize("route", ["/voice/status", "/voice/recording-status"])
+def test_callbacks_from_twilio_get_200_when_the_database_is_down(down_app, route):
+    response = twilio_post(down_app.test_client(), route, {
+        "CallSid": "CA" + "1" * 32, "CallStatus": "completed", "RecordingSid": "RE" + "1" * 32,
+        "RecordingStatus": "completed", "RecordingUrl": "https://api.twilio.com/x"})
+    assert response.status_code == 200
+
+
+def test_whisper_accept_connects_even_when_it_cannot_be_stored(down_app):
+    response = twilio_post(down_app.test_client(), "/voice/whisper-answer?call=CA" + "1" * 32,
+                           {"CallSid": "CA" + "2" * 32, "Digits": "1"})
+    assert list(parse(response)) == []
+
+
+def test_healthz_reports_an_unreachable_database(down_app):
+    response = down_app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "degraded", "database": "unreachable",
+                                   "prompts_version": down_app.extensions["voiceline.flow"].prompts_version}
+
+
+def test_a_bug_in_a_step_still_answers_twiml(app, monkeypatch):
+    phone = Phone(app)
+    phone.call()
+    phone.press("2")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app.extensions["voiceline.engine"], "advance", broken)
+    phone.press("1")
+    assert phone.languages() == {"es-US"}
+    assert phone.doc.find("Dial") is not None
+
+
+def test_missing_call_sid_still_keeps_the_caller_going(app):
+    client = app.test_client()
+    doc = parse(twilio_post(client, "/voice/incoming", {"From": "+16175550123"}))
+    assert doc.find("Gather") is not None
+    doc = parse(twilio_post(client, doc.find("Gather").get("action"), {"Digits": "1"}))
+    assert doc.find("Gather") is not None
+
+
+def test_empty_signed_requests_get_twiml_on_every_route(app):
+    client = app.test_client()
+    rules = [r.rule.replace("<node>", "main_menu") for r in app.url_map.iter_rules() if r.rule.startswith("/voice/")]
+    for path in rules:
+        response = twilio_post(client, path, {})
+        assert response.status_code == 200, path
+        parse(response)
+
+
+def test_callback_finish_without_a_stored_call_is_still_stored(app):
+    """The greeting's write was lost: the final step creates the call record itself."""
+    phone = Phone(closed(app))
+    phone.post("/voice/step/callback?lang=en&step=20&phase=message", Digits="2")
+    with app.app_context():
+        request = db.session.scalar(sa.select(CallbackRequest))
+    assert request.phone == "+16175550123" and request.call_sid == phone.call_sid
+    assert "ending in 0 1 2 3" in phone.text()
+
+
+def test_no_phone_number_or_answer_reaches_the_logs(make_app, caplog):
+    app = closed(make_app(LOG_LEVEL="DEBUG"))
+    caplog.set_level(logging.DEBUG)
+    phone = Phone(app, from_number="+16175550123")
+    phone.call()
+    phone.press_through("1", "2", "1", "1")
+    phone.say("Blue Cross Blue Shield")
+    phone.press_through("2", "6175550177", "1", "1", "1", "2")
+    phone.hang_up()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "callback requested" in logged
+    for secret in ("6175550123", "617-555-0123", "6175550177", "555-0177", "Blue Cross"):
+        assert secret not in logged

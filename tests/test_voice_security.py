@@ -1,0 +1,122 @@
+"""Every /voice/ route checks X-Twilio-Signature: missing or wrong gets 403 and stores nothing."""
+
+import pytest
+import sqlalchemy as sa
+
+from tests.phone import BASE, Phone, new_sid, parse, sign, twilio_post
+from voiceline.extensions import db
+from voiceline.models import Call, CallbackRequest, CallEvent
+
+
+def _fields(call_sid):
+    return {"CallSid": call_sid, "From": "+16175550123", "To": "+18885550100", "CallStatus": "ringing"}
+
+
+def _stored(app):
+    with app.app_context():
+        return (db.session.scalar(sa.select(sa.func.count()).select_from(Call)),
+                db.session.scalar(sa.select(sa.func.count()).select_from(CallEvent)))
+
+
+def test_every_voice_route_refuses_unsigned_requests(app, client):
+    """Like GOV.UK Notify's test_all_routes_have_authentication: a new route can't ship unguarded."""
+    rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/voice/")]
+    assert len(rules) >= 10
+    for rule in rules:
+        path = rule.rule.replace("<node>", "main_menu")
+        response = client.post(path, data=_fields(new_sid()))
+        assert response.status_code == 403, rule.rule
+    assert _stored(app) == (0, 0)
+
+
+@pytest.mark.parametrize("signature", ["", "not-a-signature", sign(BASE + "/voice/incoming", {}, "other-token")])
+def test_bad_signature_is_403_and_stores_nothing(app, client, signature):
+    response = twilio_post(client, "/voice/incoming", _fields(new_sid()), signature=signature)
+    assert response.status_code == 403
+    assert _stored(app) == (0, 0)
+
+
+def test_signature_from_another_auth_token_is_refused(app, client):
+    response = twilio_post(client, "/voice/incoming", _fields(new_sid()), token="someone-elses-token")
+    assert response.status_code == 403
+    assert _stored(app) == (0, 0)
+
+
+def test_tampered_parameters_are_refused(app, client):
+    data = _fields(new_sid())
+    signature = sign(BASE + "/voice/incoming", data)
+    response = twilio_post(client, "/voice/incoming", {**data, "From": "+12125550147"}, signature=signature)
+    assert response.status_code == 403
+
+
+def test_an_added_parameter_breaks_the_signature(app, client):
+    data = _fields(new_sid())
+    signature = sign(BASE + "/voice/incoming", data)
+    response = twilio_post(client, "/voice/incoming", {**data, "Digits": "9"}, signature=signature)
+    assert response.status_code == 403
+
+
+def test_validation_covers_every_parameter_received(app, client):
+    """Twilio adds parameters without notice: a signature over all of them is accepted."""
+    data = {**_fields(new_sid()), "CallerCountry": "US", "StirVerstat": "TN-Validation-Passed-A", "NewField": "x"}
+    assert twilio_post(client, "/voice/incoming", data).status_code == 200
+
+
+def test_signature_with_explicit_default_port_is_accepted(app, client):
+    data = _fields(new_sid())
+    response = twilio_post(client, "/voice/incoming", data, signature=sign("http://localhost:80/voice/incoming", data))
+    assert response.status_code == 200
+
+
+def test_query_string_is_checked_exactly_as_requested(app, phone):
+    """An action URL with percent-encoded characters (%2F) must validate as Twilio sent it."""
+    phone.call()
+    url = BASE + "/voice/step/main_menu?lang=en&step=1&reason=a%2Fb"
+    doc = phone.post(url, Digits="6")
+    assert doc.find("Gather") is not None
+
+
+def test_public_base_url_is_what_gets_signed(make_app):
+    app = make_app(PUBLIC_BASE_URL="https://voice.example.org")
+    client = app.test_client()
+    data = _fields(new_sid())
+    # Behind a TLS-terminating proxy Flask sees http://localhost; Twilio signed the https URL.
+    good = sign("https://voice.example.org/voice/incoming", data)
+    assert client.post("/voice/incoming", data=data, headers={"X-Twilio-Signature": good}).status_code == 200
+    bad = sign("http://localhost/voice/incoming", data)
+    assert client.post("/voice/incoming", data=data, headers={"X-Twilio-Signature": bad}).status_code == 403
+
+
+def test_action_urls_use_public_base_url(make_app):
+    app = make_app(PUBLIC_BASE_URL="https://voice.example.org")
+    phone = Phone(app)
+    phone.client = app.test_client()
+    doc = parse(twilio_post(phone.client, "https://voice.example.org/voice/incoming", phone.fields()))
+    assert doc.find("Gather").get("action").startswith("https://voice.example.org/voice/step/welcome?")
+
+
+def test_get_requests_are_not_served(app, client):
+    assert client.get("/voice/incoming").status_code in (403, 405)
+
+
+def test_development_still_validates_with_a_generated_token(make_app):
+    app = make_app(VOICELINE_ENV="development", TWILIO_AUTH_TOKEN="")
+    client = app.test_client()
+    assert twilio_post(client, "/voice/incoming", _fields(new_sid())).status_code == 403
+    token = app.config["TWILIO_AUTH_TOKEN"]
+    assert token and twilio_post(client, "/voice/incoming", _fields(new_sid()), token=token).status_code == 200
+
+
+def test_healthz_needs_no_signature_and_reports_the_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["database"] == "ok"
+
+
+def test_no_callback_from_forged_request(app, client):
+    forged = {**_fields(new_sid()), "Digits": "2"}
+    response = client.post("/voice/step/callback?lang=en&step=9&phase=message", data=forged,
+                           headers={"X-Twilio-Signature": "forged"})
+    assert response.status_code == 403
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CallbackRequest)) == 0

@@ -1,0 +1,132 @@
+"""Connecting to patient services: whisper, accept, and every way a transfer can fail."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from tests.phone import Phone, parse, query, twilio_post
+from voiceline.extensions import db
+from voiceline.models import Call, CallbackRequest
+
+SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)  # 18:00 in New York
+
+
+def to_transfer(phone, lang_key="1", option="5"):
+    phone.call()
+    phone.press(lang_key)
+    phone.press(option)
+    return phone.doc
+
+
+def test_open_transfer_dials_patient_services_with_a_whisper(phone):
+    doc = to_transfer(phone)
+    dial = doc.find("Dial")
+    assert dial.get("timeout") == "25"
+    assert "/voice/dial-result?" in dial.get("action")
+    number = dial.find("Number")
+    assert number.text == "+18885668774"
+    assert query(number.get("url")) == {"call": phone.call_sid, "lang": "en", "reason": "general"}
+    assert phone.spoken() == ["Please hold while I connect you with a patient services coordinator."]
+
+
+@pytest.mark.parametrize("lang_key,option,reason_words,language_word", [
+    ("1", "4", "an existing patient", "English"),
+    ("2", "5", "a general question", "Spanish"),
+    ("2", "2", "insurance and cost", "Spanish"),
+])
+def test_whisper_tells_the_coordinator_reason_and_language(phone, lang_key, option, reason_words, language_word):
+    to_transfer(phone, lang_key, option)
+    if option == "2":  # insurance: self-pay, then the transfer
+        phone.press("2")
+    number = phone.doc.find("Dial/Number")
+    whisper = parse(twilio_post(phone.client, number.get("url"), {"CallSid": "CA" + "2" * 32,
+                                                                   "ParentCallSid": phone.call_sid}))
+    gather = whisper.find("Gather")
+    text = gather.find("Say").text
+    assert reason_words in text and language_word in text and "Press 1 to accept" in text
+    assert gather.find("Say").get("language") == "en-US"  # coordinators hear English
+    assert [child.tag for child in whisper] == ["Gather", "Hangup"]  # no answer: hang up the coordinator leg
+
+
+def test_accepted_transfer_ends_well_and_is_recorded(app, phone):
+    to_transfer(phone)
+    bridged = phone.accept_whisper()
+    assert list(bridged) == []  # an empty response connects the call
+    phone.dial_result("completed", DialCallDuration="300")
+    assert phone.verbs() == ["Say", "Hangup"]
+    phone.hang_up()
+    with app.app_context():
+        call = db.session.scalar(sa.select(Call).where(Call.call_sid == phone.call_sid))
+        assert call.transfer_accepted_at is not None and call.outcome == "transferred"
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CallbackRequest)) == 0
+
+
+def test_whisper_not_accepted_hangs_up_the_coordinator_leg(phone):
+    to_transfer(phone)
+    number = phone.doc.find("Dial/Number")
+    whisper = parse(twilio_post(phone.client, number.get("url"), {"CallSid": "CA" + "3" * 32}))
+    answer = parse(twilio_post(phone.client, whisper.find("Gather").get("action"),
+                               {"CallSid": "CA" + "3" * 32, "Digits": "5"}))
+    assert [child.tag for child in answer] == ["Hangup"]
+
+
+@pytest.mark.parametrize("status", ["busy", "no-answer", "failed", "canceled", "completed", ""])
+def test_anything_but_an_accepted_call_leads_to_callback_capture(app, phone, status):
+    """'completed' without the whisper accepted is a voicemail box at patient services."""
+    to_transfer(phone)
+    phone.dial_result(status)
+    spoken = phone.spoken()
+    assert spoken[0].startswith("I'm sorry, all of our coordinators are helping other callers")
+    assert "ending in 0 1 2 3" in phone.text()
+    assert "/voice/step/callback?" in phone.action() and query(phone.action())["phase"] == "caller_id"
+    with app.app_context():
+        assert db.session.scalar(sa.select(Call.transfer_accepted_at).where(Call.call_sid == phone.call_sid)) is None
+
+
+def test_busy_then_callback_keeps_the_reason(app, phone):
+    phone.call()
+    phone.press_through("1", "1", "1", "1", "1", "1", "1")
+    phone.dial_result("busy")
+    phone.press_through("1", "2", "2")
+    phone.press("2")  # no message
+    with app.app_context():
+        request = db.session.scalar(sa.select(CallbackRequest))
+    assert request.reason == "candidacy" and request.phone == "+16175550123"
+
+
+@pytest.mark.parametrize("lang_key,expected", [
+    ("1", "Patient services is closed right now. Our hours are Monday through Friday, 8 AM to 6 PM, Eastern time."),
+    ("2", "Servicios al paciente está cerrado en este momento. Nuestro horario es de lunes a viernes, "
+          "de 8 de la mañana a 6 de la tarde, hora del Este."),
+])
+def test_closed_states_the_hours_and_offers_a_callback(make_app, lang_key, expected):
+    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
+    app.extensions["voiceline.clock"] = lambda: SATURDAY_EVENING
+    phone = Phone(app)
+    to_transfer(phone, lang_key)
+    assert phone.doc.find("Dial") is None
+    assert phone.text().startswith(expected)
+    assert query(phone.action())["phase"] == "caller_id"
+
+
+def test_holiday_is_closed_and_said_so(make_app):
+    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
+    app.extensions["voiceline.clock"] = lambda: dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC)  # Thanksgiving
+    phone = Phone(app)
+    to_transfer(phone)
+    assert "We're closed today for the holiday." in phone.text()
+    assert phone.doc.find("Dial") is None
+
+
+def test_twenty_four_seven_is_open_on_holidays(make_app):
+    app = make_app(BUSINESS_HOURS="24/7")
+    app.extensions["voiceline.clock"] = lambda: dt.datetime(2026, 12, 25, 9, 0, tzinfo=dt.UTC)
+    phone = Phone(app)
+    assert to_transfer(phone).find("Dial") is not None
+
+
+def test_dial_timeout_is_a_setting(make_app):
+    phone = Phone(make_app(DIAL_TIMEOUT_SECONDS="15", PATIENT_SERVICES_NUMBER="+16175551000"))
+    dial = to_transfer(phone).find("Dial")
+    assert dial.get("timeout") == "15" and dial.find("Number").text == "+16175551000"
