@@ -80,3 +80,15 @@ def test_pretend_hours_finds_a_closed_moment_in_the_real_schedule(make_app):
     always = make_app(BUSINESS_HOURS="24/7")
     pretend_hours(always, want_open=False)
     assert always.config["BUSINESS_HOURS"].mode == "closed"
+
+
+def test_static_fallback_twiml_needs_nothing_from_this_app(runner):
+    import xml.etree.ElementTree as ET
+
+    result = runner.invoke(args=["twiml", "fallback"])
+    assert result.exit_code == 0, result.output
+    root = ET.fromstring(result.output)
+    assert [verb.tag for verb in root] == ["Say", "Say", "Dial", "Say", "Say", "Hangup"]
+    assert root.find("Dial/Number").text == "+18885668774"
+    assert "http" not in result.output  # no URL back into an app that may be down
+    assert {say.get("language") for say in root.iter("Say")} == {"en-US", "es-US"}

@@ -19,6 +19,7 @@ from voiceline.models.callbacks import STATUSES
 from voiceline.phones import mask
 from voiceline.queue.export import callback_dicts
 from voiceline.simulate import Caller, DialOutcome, SimulatedCall
+from voiceline.voice import twiml
 
 callbacks_cli = AppGroup("callbacks", help="The callback queue.")
 
@@ -131,6 +132,28 @@ def pretend_hours(app: Flask, *, want_open: bool) -> None:
     app.config["BUSINESS_HOURS"] = BusinessHours.parse("24/7" if want_open else "closed", hours.tz)
 
 
+twiml_cli = AppGroup("twiml", help="TwiML to host outside this app.")
+
+
+@twiml_cli.command("fallback")
+def fallback_twiml() -> None:
+    """Print TwiML for the number's Fallback URL (paste it into a TwiML Bin).
+
+    Twilio requests the Fallback URL when this app fails to answer; a fallback served by
+    this same app would be down with it. Re-run after changing hours or prompts.
+    """
+    from flask import current_app
+
+    from voiceline.voice.views import call_context
+
+    engine = current_app.extensions["voiceline.engine"]
+    with current_app.test_request_context():
+        ctx = call_context("", None)
+        ctx.now = now_utc().replace(year=2000, month=1, day=3)  # a plain Monday: no holiday note
+        click.echo(twiml.build(engine.flow, engine.static_fallback(ctx)))
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(callbacks_cli)
     app.cli.add_command(simulate)
+    app.cli.add_command(twiml_cli)

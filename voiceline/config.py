@@ -157,10 +157,10 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
         "TESTING": bool(source.get("TESTING", False)),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": not development and not source.get("TESTING"),
+        "SESSION_COOKIE_SECURE": not development,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": not development and not source.get("TESTING"),
+        "REMEMBER_COOKIE_SECURE": not development,
     }
 
 

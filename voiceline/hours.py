@@ -183,26 +183,34 @@ class BusinessHours:
                 out.append(([day], ranges))
         return out
 
+    def open_ranges(self, day: dt.date) -> tuple[tuple[int, int], ...]:
+        """The day's opening hours in local minutes (none on a holiday or a closed day)."""
+        if not self.is_business_day(day):
+            return ()
+        return ((0, MINUTES_PER_DAY),) if self.mode == "always" else self.weekly[day.weekday()]
+
     def expected_callback_day(self, now: dt.datetime, window: str) -> dt.date | None:
         """The first business day on which a call in `window` can still happen, or None.
 
         What the caller is told ("we expect to call you tomorrow, in the morning"); it is an
-        expectation read back to the caller, not a promise the queue enforces.
+        expectation read back to the caller, not a promise the queue enforces. A day counts
+        when patient services is open during the window; if the schedule never overlaps the
+        window (an evening window, hours ending at 17:00), the next open day is given.
         """
         local = self.local(now)
         if self.mode == "closed":
             return None
         minute = local.hour * 60 + local.minute
-        window_end = CALLBACK_WINDOWS.get(window, CALLBACK_WINDOWS["any"])[1]
-        for offset in range(0, 15):
-            day = local.date() + dt.timedelta(days=offset)
-            if not self.is_business_day(day):
-                continue
-            if offset == 0:
-                closing = max((end for _, end in self.weekly[day.weekday()]), default=MINUTES_PER_DAY)
-                if self.mode == "always":
-                    closing = MINUTES_PER_DAY
-                if minute >= min(window_end, closing):
-                    continue
-            return day
+        window_start, window_end = CALLBACK_WINDOWS.get(window, CALLBACK_WINDOWS["any"])
+        for within_window in (True, False):
+            for offset in range(0, 15):
+                day = local.date() + dt.timedelta(days=offset)
+                ranges = self.open_ranges(day)
+                if within_window:
+                    ranges = tuple((max(a, window_start), min(b, window_end)) for a, b in ranges
+                                   if max(a, window_start) < min(b, window_end))
+                if offset == 0:
+                    ranges = tuple(r for r in ranges if minute < r[1])
+                if ranges:
+                    return day
         return None

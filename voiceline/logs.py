@@ -21,7 +21,13 @@ def mask_numbers(text: str) -> str:
 
 class MaskPhoneNumbers(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = mask_numbers(record.getMessage())
+        if getattr(record, "_voiceline_masked", False):  # a second handler with this filter
+            return True
+        try:
+            message = mask_numbers(record.getMessage())
+        except (TypeError, ValueError):  # a bad format string: let logging report it as usual
+            return True
+        record._voiceline_masked = True
         ids = mask_numbers(
             " ".join(f"{name}={getattr(record, name)}" for name in EXTRA_FIELDS if getattr(record, name, None))
         )

@@ -141,7 +141,7 @@ class Redirect:
 @dataclass
 class Dial:
     number: str
-    action: Target
+    action: Target | None
     timeout: int
     whisper: Target | None = None
 
@@ -508,6 +508,14 @@ class Engine:
         says = [self.say(code, "system.fallback_closed", hours=self.hours(code, ctx)) for code in langs]
         gather = Gather(action=Target("crisis", {"lang": langs[0]}), says=says, lang=langs[0], timeout=5)
         return [gather, *(self.say(code, "system.goodbye") for code in langs), Hangup()]
+
+    def static_fallback(self, ctx: Context) -> list[Verb]:
+        """TwiML for the number's Fallback URL, hosted apart from this app (a TwiML Bin): it
+        must work when this app is down, so it has no action URLs at all. Both languages."""
+        verbs: list[Verb] = [self.say(code, "system.fallback_open") for code in LANGUAGES]
+        verbs.append(Dial(ctx.patient_services_number, action=None, timeout=ctx.dial_timeout))
+        verbs += [self.say(code, "system.fallback_unreached", hours=self.hours(code, ctx)) for code in LANGUAGES]
+        return [*verbs, Hangup()]
 
     def fallback_result(self, lang: str, status: str, ctx: Context) -> list[Verb]:
         lang = lang if lang in self.flow.languages else "en"

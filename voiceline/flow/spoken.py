@@ -25,13 +25,13 @@ ZONE_KEYS = {
 
 
 def clock_time(lang: str, minutes: int) -> str:
-    """08:00 -> "8 AM" / "8 de la mañana"; 12:00 -> "noon" / "12 del mediodía"."""
+    """08:00 -> "8 AM" / "las 8 de la mañana"; 13:00 -> "1 PM" / "la 1 de la tarde"."""
     hour, minute = divmod(minutes % MINUTES_PER_DAY, 60)
     if lang == "es":
         if minutes in (0, MINUTES_PER_DAY):
-            return "medianoche"
+            return "la medianoche"
         h12 = hour % 12 or 12
-        number = f"{h12}" if minute == 0 else f"{h12} y {minute:02d}"
+        number = f"{h12}" if minute == 0 else f"{h12} y {minute}"
         if hour < 12:
             part = "de la mañana"
         elif hour == 12:
@@ -40,7 +40,8 @@ def clock_time(lang: str, minutes: int) -> str:
             part = "de la tarde"
         else:
             part = "de la noche"
-        return f"{number} {part}"
+        article = "la" if h12 == 1 else "las"
+        return f"{article} {number} {part}"
     if minutes in (0, MINUTES_PER_DAY):
         return "midnight"
     if hour == 12 and minute == 0:

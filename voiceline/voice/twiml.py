@@ -53,7 +53,10 @@ def build(flow: Flow, verbs: list[Verb]) -> VoiceResponse:
         elif isinstance(verb, Redirect):
             response.redirect(absolute_url(verb.target), method="POST")
         elif isinstance(verb, Dial):
-            dial = response.dial(action=absolute_url(verb.action), method="POST", timeout=verb.timeout)
+            if verb.action is None:  # static TwiML: the call goes on to the next verb
+                dial = response.dial(timeout=verb.timeout)
+            else:
+                dial = response.dial(action=absolute_url(verb.action), method="POST", timeout=verb.timeout)
             if verb.whisper is not None:
                 dial.number(verb.number, url=absolute_url(verb.whisper), method="POST")
             else:

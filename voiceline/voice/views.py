@@ -32,7 +32,7 @@ def _engine() -> Engine:
     return current_app.extensions["voiceline.engine"]
 
 
-def _context(call_sid: str, caller: str | None) -> Context:
+def call_context(call_sid: str, caller: str | None) -> Context:
     config = current_app.config
     return Context(
         now=current_app.extensions["voiceline.clock"](),
@@ -76,7 +76,7 @@ def incoming():
     call_sid = params.sid(request.form.get("CallSid"))
     caller = _caller()
     engine = _engine()
-    step = engine.incoming(_context(call_sid, caller))
+    step = engine.incoming(call_context(call_sid, caller))
     if call_sid:
         store.start_call(db.session, call_sid, request.form.get("From"), caller, engine.flow.prompts_version)
     return _keep(call_sid, CallState(node=engine.flow.start, step=0), step, caller)
@@ -88,7 +88,7 @@ def step(node: str):
     caller = _caller()
     state = params.state_from(node, request.args)
     given = params.input_from(request.form)
-    ctx = _context(call_sid, caller)
+    ctx = call_context(call_sid, caller)
     engine = _engine()
 
     def finalize(draft: CallbackDraft) -> CallbackSummary:
@@ -117,7 +117,7 @@ def dial_result():
     state = params.state_from(request.args.get("node"), request.args)
     status = params.status(request.form.get("DialCallStatus"))
     accepted = bool(call_sid) and store.transfer_accepted(db.session, call_sid)
-    result = _engine().dial_result(state, status, accepted, _context(call_sid, caller))
+    result = _engine().dial_result(state, status, accepted, call_context(call_sid, caller))
     return _keep(call_sid, state, result, caller)
 
 
@@ -150,7 +150,7 @@ def crisis():
     engine = _engine()
     lang = params.state_from(None, request.args).lang
     call_sid = params.sid(request.form.get("CallSid"))
-    ctx = _context(call_sid, _caller())
+    ctx = call_context(call_sid, _caller())
     if (request.form.get("Digits") or "").strip() != engine.flow.crisis_key:
         return _render([engine.say(lang, "system.goodbye"), Hangup()])
     if call_sid:
@@ -169,7 +169,7 @@ def crisis_result():
     state = params.state_from(None, request.args)
     attempt = params.bounded_int(request.args.get("attempt"), 1, 2, default=1)
     status = params.status(request.form.get("DialCallStatus"))
-    verbs = _engine().crisis_result(state.lang, attempt, status, _context(call_sid, _caller()))
+    verbs = _engine().crisis_result(state.lang, attempt, status, call_context(call_sid, _caller()))
     if call_sid:
         try:
             store.crisis_dial_finished(db.session, call_sid, status or "unknown")
@@ -184,7 +184,7 @@ def crisis_result():
 def fallback_result():
     lang = params.state_from(None, request.args).lang
     status = params.status(request.form.get("DialCallStatus"))
-    return _render(_engine().fallback_result(lang, status, _context("", None)))
+    return _render(_engine().fallback_result(lang, status, call_context("", None)))
 
 
 @bp.post("/recording-status")
@@ -235,4 +235,4 @@ def keep_the_caller_going(error: Exception):
         return twiml.empty()  # connect the coordinator rather than drop the caller
     lang = request.args.get("lang") if endpoint != "voice.incoming" else None
     engine = _engine()
-    return _render(engine.fallback(lang, _context(call_sid, None)))
+    return _render(engine.fallback(lang, call_context(call_sid, None)))

@@ -1,0 +1,229 @@
+"""Settings: required secrets, one clear error per bad value, and normalised values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.conftest import base_config
+from voiceline import create_app
+from voiceline.config import ConfigError, load_settings
+from voiceline.hours import BusinessHours
+
+PRODUCTION = {"VOICELINE_ENV": "production", "SECRET_KEY": "s3cret-key", "TWILIO_AUTH_TOKEN": "twilio-token"}
+
+
+def load(tmp_path, **values):
+    return load_settings({**PRODUCTION, **values}, tmp_path)
+
+
+def load_without(tmp_path, name, **values):
+    source = {**PRODUCTION, **values}
+    del source[name]
+    return load_settings(source, tmp_path)
+
+
+# ---- secrets -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["TWILIO_AUTH_TOKEN", "SECRET_KEY"])
+def test_production_requires_each_secret(tmp_path, name):
+    with pytest.raises(ConfigError, match=f"^{name} is not set"):
+        load_without(tmp_path, name)
+
+
+@pytest.mark.parametrize("name", ["TWILIO_AUTH_TOKEN", "SECRET_KEY"])
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_production_treats_a_blank_secret_as_missing(tmp_path, name, blank):
+    with pytest.raises(ConfigError, match=f"^{name} is not set"):
+        load(tmp_path, **{name: blank})
+
+
+def test_production_is_the_default_environment(tmp_path):
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        load_settings({}, tmp_path)
+
+
+def test_production_keeps_given_secrets(tmp_path):
+    settings = load(tmp_path, SECRET_KEY="  s3cret-key  ")
+    assert settings["SECRET_KEY"] == "s3cret-key"
+    assert settings["TWILIO_AUTH_TOKEN"] == "twilio-token"
+    assert (settings["VOICELINE_ENV"], settings["DEVELOPMENT"]) == ("production", False)
+
+
+@pytest.mark.parametrize("env", ["development", " Development "])
+def test_development_generates_missing_secrets(tmp_path, env):
+    first = load_settings({"VOICELINE_ENV": env}, tmp_path)
+    second = load_settings({"VOICELINE_ENV": env}, tmp_path)
+    assert (first["VOICELINE_ENV"], first["DEVELOPMENT"]) == ("development", True)
+    for name in ("SECRET_KEY", "TWILIO_AUTH_TOKEN"):
+        assert len(first[name]) >= 32
+        assert first[name] != second[name]
+    assert first["SECRET_KEY"] != first["TWILIO_AUTH_TOKEN"]
+
+
+def test_development_keeps_given_secrets(tmp_path):
+    settings = load(tmp_path, VOICELINE_ENV="development")
+    assert (settings["SECRET_KEY"], settings["TWILIO_AUTH_TOKEN"]) == ("s3cret-key", "twilio-token")
+
+
+def test_create_app_refuses_to_start_without_secret_key(tmp_path):
+    config = base_config(f"sqlite:///{tmp_path / 'voiceline.db'}")
+    assert create_app(config).config["SECRET_KEY"] == "test-secret-key"  # the same config starts
+    del config["SECRET_KEY"]
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        create_app(config)
+
+
+# ---- malformed values ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("VOICELINE_ENV", "staging"),
+        ("VOICELINE_ENV", "prod"),
+        ("BUSINESS_HOURS", "Mon-Fri 9-5"),
+        ("BUSINESS_HOURS", "Funday 08:00-18:00"),
+        ("BUSINESS_HOURS", "Mon 18:00-08:00"),
+        ("HOLIDAYS", "Xmas"),
+        ("CLINIC_TIMEZONE", "Mars/Olympus"),
+        ("CLINIC_TIMEZONE", "Eastern"),
+        ("CLINIC_TIMEZONE", "America"),
+        ("CLINIC_TIMEZONE", "../etc/passwd"),
+        ("PATIENT_SERVICES_NUMBER", "12345"),
+        ("PATIENT_SERVICES_NUMBER", "call us"),
+        ("PATIENT_SERVICES_NUMBER", "+266696687"),
+        ("CRISIS_LINE_NUMBER", "98"),
+        ("CRISIS_LINE_FALLBACK_NUMBER", "junk"),
+        ("PUBLIC_BASE_URL", "voice.example.org"),
+        ("PUBLIC_BASE_URL", "https://voice.example.org/voice"),
+        ("PUBLIC_BASE_URL", "ftp://voice.example.org"),
+        ("LOG_LEVEL", "loud"),
+        ("DIAL_TIMEOUT_SECONDS", "abc"),
+        ("DIAL_TIMEOUT_SECONDS", "4"),
+        ("DIAL_TIMEOUT_SECONDS", "61"),
+        ("RECORDING_MAX_SECONDS", "9"),
+        ("RECORDING_MAX_SECONDS", "601"),
+        ("CALLBACK_SLA_HOURS", "0"),
+        ("CLAIM_TIMEOUT_MINUTES", "-1"),
+        ("MAX_ATTEMPTS", "2.5"),
+        ("MAX_ATTEMPTS", "21"),
+        ("SESSION_IDLE_MINUTES", "ten"),
+        ("DB_STATEMENT_TIMEOUT_MS", "600001"),
+    ],
+)
+def test_malformed_setting_names_the_variable(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=f"^{name}: "):
+        load(tmp_path, **{name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DIAL_TIMEOUT_SECONDS", "abc", "DIAL_TIMEOUT_SECONDS: expected a whole number, got 'abc'"),
+        ("DIAL_TIMEOUT_SECONDS", "61", "DIAL_TIMEOUT_SECONDS: must be between 5 and 60, got 61"),
+        ("BUSINESS_HOURS", "Funday 08:00-18:00", "BUSINESS_HOURS: unknown day 'Funday'"),
+        ("HOLIDAYS", "Xmas", "HOLIDAYS: expected US, none or dates like 2026-12-24, got 'Xmas'"),
+        ("CLINIC_TIMEZONE", "Mars/Olympus", "CLINIC_TIMEZONE: unknown time zone 'Mars/Olympus'"),
+    ],
+)
+def test_malformed_setting_messages(tmp_path, name, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(tmp_path, **{name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "parsed"),
+    [
+        ("DIAL_TIMEOUT_SECONDS", "5", 5),
+        ("DIAL_TIMEOUT_SECONDS", "60", 60),
+        ("DIAL_TIMEOUT_SECONDS", " 30 ", 30),
+        ("MAX_ATTEMPTS", "20", 20),
+        ("PATIENT_SERVICES_NUMBER", "1-888-566-8774", "+18885668774"),
+        ("CRISIS_LINE_NUMBER", "988", "988"),
+        ("CRISIS_LINE_FALLBACK_NUMBER", "none", None),
+        ("CRISIS_LINE_FALLBACK_NUMBER", "(800) 273-8255", "+18002738255"),
+        ("PUBLIC_BASE_URL", "https://voice.example.org/", "https://voice.example.org"),
+        ("PUBLIC_BASE_URL", "http://localhost:5000", "http://localhost:5000"),
+        ("PUBLIC_BASE_URL", "", None),
+        ("LOG_LEVEL", "debug", "DEBUG"),
+    ],
+)
+def test_accepted_values_are_normalised(tmp_path, name, value, parsed):
+    assert load(tmp_path, **{name: value})[name] == parsed
+
+
+def test_defaults(tmp_path):
+    settings = load(tmp_path)
+    assert settings["PATIENT_SERVICES_NUMBER"] == "+18885668774"
+    assert settings["CRISIS_LINE_NUMBER"] == "988"
+    assert settings["CRISIS_LINE_FALLBACK_NUMBER"] == "+18002738255"
+    assert settings["CLINIC_TIMEZONE"] == ZoneInfo("America/New_York")
+    assert settings["PUBLIC_BASE_URL"] is None
+    assert settings["TWILIO_ACCOUNT_SID"] is None
+    assert settings["LOG_LEVEL"] == "INFO"
+    assert (settings["DIAL_TIMEOUT_SECONDS"], settings["RECORDING_MAX_SECONDS"], settings["MAX_ATTEMPTS"]) == (25, 120, 3)
+    hours = settings["BUSINESS_HOURS"]
+    assert isinstance(hours, BusinessHours)
+    assert (hours.mode, hours.source, hours.holidays.federal) == ("weekly", "Mon-Fri 08:00-18:00", True)
+
+
+def test_business_hours_use_the_clinic_time_zone_and_holidays(tmp_path):
+    settings = load(tmp_path, BUSINESS_HOURS="Sat 09:00-13:00", CLINIC_TIMEZONE="America/Chicago",
+                    HOLIDAYS="none, 2026-12-24")
+    hours = settings["BUSINESS_HOURS"]
+    assert hours.tz == ZoneInfo("America/Chicago")
+    assert not hours.holidays.federal
+    assert set(hours.holidays.extra) == {dt.date(2026, 12, 24)}
+
+
+# ---- database ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("postgres://u:p@db.example.org:5432/voiceline", "postgresql+psycopg://u:p@db.example.org:5432/voiceline"),
+        ("postgresql://u:p@db.example.org/voiceline", "postgresql+psycopg://u:p@db.example.org/voiceline"),
+        ("postgresql+psycopg://u:p@db.example.org/voiceline", "postgresql+psycopg://u:p@db.example.org/voiceline"),
+        ("sqlite:////srv/voiceline/data.db", "sqlite:////srv/voiceline/data.db"),
+    ],
+)
+def test_database_url_is_normalised(tmp_path, raw, url):
+    assert load(tmp_path, DATABASE_URL=raw)["SQLALCHEMY_DATABASE_URI"] == url
+
+
+@pytest.mark.parametrize("raw", [None, ""])
+def test_default_database_is_sqlite_in_the_instance_path(tmp_path, raw):
+    settings = load(tmp_path, DATABASE_URL=raw)
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'voiceline.db'}"
+    assert settings["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"timeout": 5}}
+
+
+def test_postgres_gets_a_statement_timeout(tmp_path):
+    settings = load(tmp_path, DATABASE_URL="postgres://db.example.org/voiceline", DB_STATEMENT_TIMEOUT_MS="2500")
+    options = settings["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["pool_pre_ping"] is True
+    assert options["connect_args"] == {"connect_timeout": 3, "options": "-c statement_timeout=2500"}
+
+
+def test_a_zero_statement_timeout_sets_none(tmp_path):
+    settings = load(tmp_path, DATABASE_URL="postgres://db.example.org/voiceline", DB_STATEMENT_TIMEOUT_MS="0")
+    assert settings["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"connect_timeout": 3}
+
+
+# ---- cookies -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("env", "secure"), [("production", True), ("development", False)])
+def test_cookies_are_secure_outside_development(tmp_path, env, secure):
+    settings = load(tmp_path, VOICELINE_ENV=env)
+    assert settings["SESSION_COOKIE_SECURE"] is secure
+    assert settings["REMEMBER_COOKIE_SECURE"] is secure
+    for cookie in ("SESSION", "REMEMBER"):
+        assert settings[f"{cookie}_COOKIE_HTTPONLY"] is True
+        assert settings[f"{cookie}_COOKIE_SAMESITE"] == "Lax"

@@ -1,0 +1,146 @@
+"""Log lines never carry a caller's full number; Twilio IDs and ordinary numbers survive."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from voiceline.logs import MaskPhoneNumbers, mask_numbers
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+16175550123",
+        "16175550123",
+        "6175550123",
+        "617-555-0123",
+        "617.555.0123",
+        "617 555 0123",
+        "(617) 555-0123",
+        "(617)555-0123",
+        "1-617-555-0123",
+        "+1 617 555 0123",
+        "+1 (617) 555-0123",
+        "+1-617-555-0123",
+    ],
+)
+def test_us_numbers_are_masked_to_their_last_four_digits(number):
+    assert mask_numbers(f"callback for {number}, please") == "callback for •••0123, please"
+
+
+@pytest.mark.parametrize("edge", ["{}", "phone={}", "({})", "{}.", "x_{}"])
+def test_numbers_are_masked_next_to_punctuation(edge):
+    masked = mask_numbers(edge.format("+16175550123"))
+    assert "617" not in masked and "•••0123" in masked
+
+
+def test_every_number_in_a_message_is_masked():
+    assert mask_numbers("from 617-555-0123 to (212) 555-0100") == "from •••0123 to •••0100"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CA0123456789abcdef0123456789abcdef",
+        "call CA01234567890123456789012345678901 ended",
+        "RE12345678901234567890123456789012",
+        "callback 1234",
+        "id=12345",
+        "555-0123",
+        "5550123",
+        "step 3 of 10",
+        "2026-11-26 08:00:00",
+        "took 1234567890ms",
+        "",
+    ],
+)
+def test_sids_short_numbers_and_ordinary_text_are_left_alone(text):
+    assert mask_numbers(text) == text
+
+
+def record(msg: str, args: tuple = (), exc_info=None, **extra) -> logging.LogRecord:
+    rec = logging.LogRecord("voiceline.test", logging.INFO, __file__, 1, msg, args, exc_info)
+    rec.__dict__.update(extra)
+    return rec
+
+
+def test_filter_masks_message_args_and_keeps_the_record():
+    rec = record("callback requested by %s at %s", ("+16175550123", "09:00"))
+    assert MaskPhoneNumbers().filter(rec) is True
+    assert rec.getMessage() == "callback requested by •••0123 at 09:00"
+    assert rec.args == ()
+
+
+def test_filter_appends_extra_ids_in_a_fixed_order():
+    sid = "CA0123456789abcdef0123456789abcdef"
+    rec = record("stored", node="menu", call_sid=sid, callback_id=42, unrelated="x")
+    MaskPhoneNumbers().filter(rec)
+    assert rec.getMessage() == f"stored [call_sid={sid} callback_id=42 node=menu]"
+
+
+def test_filter_leaves_a_message_without_ids_unbracketed():
+    rec = record("100% done", call_sid="", callback_id=None)
+    MaskPhoneNumbers().filter(rec)
+    assert rec.getMessage() == "100% done"
+
+
+def test_filter_masks_a_number_given_as_an_extra():
+    rec = record("queued", phone="+16175550123", path="/voice/step/menu")
+    MaskPhoneNumbers().filter(rec)
+    assert rec.getMessage() == "queued [path=/voice/step/menu phone=•••0123]"
+
+
+def test_filter_masks_exception_text():
+    try:
+        raise ValueError("could not call +16175550123")
+    except ValueError as exc:
+        rec = record("failed", exc_info=(type(exc), exc, exc.__traceback__))
+    MaskPhoneNumbers().filter(rec)
+    assert rec.exc_info is None
+    assert "ValueError: could not call •••0123" in rec.exc_text
+    assert "6175550123" not in rec.exc_text
+
+
+def test_filter_on_a_handler_masks_what_is_written():
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, rec: logging.LogRecord) -> None:
+            records.append(self.format(rec))
+
+    handler = Collect()
+    handler.addFilter(MaskPhoneNumbers())
+    logger = logging.getLogger("voiceline.test_logs")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        logger.info("caller %s keyed %s", "(617) 555-0123", "2125550100", extra={"call_sid": "CA" + "f" * 32})
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    assert records == [f"caller •••0123 keyed •••0100 [call_sid=CA{'f' * 32}]"]
+
+
+def test_a_bad_format_string_is_left_for_logging_to_report():
+    import logging
+
+    from voiceline.logs import MaskPhoneNumbers
+
+    record = logging.LogRecord("voiceline", logging.INFO, __file__, 1, "%s %s", ("only one",), None)
+    assert MaskPhoneNumbers().filter(record) is True
+    assert record.msg == "%s %s"  # untouched: the handler's own error handling takes over
+
+
+def test_two_filters_do_not_append_ids_twice():
+    import logging
+
+    from voiceline.logs import MaskPhoneNumbers
+
+    record = logging.LogRecord("voiceline", logging.INFO, __file__, 1, "call to 617-555-0123", (), None)
+    record.call_sid = "CA" + "f" * 32
+    MaskPhoneNumbers().filter(record)
+    MaskPhoneNumbers().filter(record)
+    assert record.msg.count("call_sid=") == 1 and "555-0123" not in record.msg
