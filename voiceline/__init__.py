@@ -50,18 +50,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    from voiceline import auth  # noqa: F401  (registers the Flask-Login user loader)
     from voiceline.database import init_database
-    from voiceline.extensions import db, migrate
+    from voiceline.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
     init_database(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from voiceline import health, voice
+    """Each blueprint with its guard: voice checks Twilio's signature, staff needs a signed-in
+    user, health is deliberately open (tests/test_auth_guards.py keeps it that way)."""
+    from voiceline import health, staff, voice
+    from voiceline.extensions import csrf
 
+    csrf.exempt(voice.bp)  # Twilio cannot send a CSRF token; its signature guards these routes
     app.register_blueprint(voice.bp)
+    app.register_blueprint(staff.bp)
     app.register_blueprint(health.bp)
 
 

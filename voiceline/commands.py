@@ -1,48 +1,21 @@
-"""Commands that need the app: `voiceline callbacks ...`, `voiceline simulate`."""
+"""Commands that need the app: `voiceline simulate`, `voiceline twiml fallback`; registers the rest."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import xml.etree.ElementTree as ET
 
 import click
-import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup, ScriptInfo
 
-from voiceline.extensions import db
 from voiceline.hours import BusinessHours
-from voiceline.models import CallbackRequest, now_utc
-from voiceline.models.callbacks import STATUSES
-from voiceline.phones import mask
-from voiceline.queue.export import callback_dicts
+from voiceline.models import now_utc
+from voiceline.queue.cli import callbacks_cli
 from voiceline.simulate import Caller, DialOutcome, SimulatedCall
+from voiceline.staff_cli import staff_cli
 from voiceline.voice import twiml
-
-callbacks_cli = AppGroup("callbacks", help="The callback queue.")
-
-
-@callbacks_cli.command("list")
-@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only requests with this status.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (full phone numbers).")
-def list_callbacks(status: str | None, as_json: bool) -> None:
-    """List callback requests, oldest first."""
-    stmt = sa.select(CallbackRequest).order_by(CallbackRequest.created_at, CallbackRequest.id)
-    if status:
-        stmt = stmt.where(CallbackRequest.status == status)
-    rows = callback_dicts(db.session, db.session.scalars(stmt).all())
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo("No callback requests.")
-        return
-    for row in rows:
-        click.echo(f"#{row['id']:<5} {row['status']:<7} {mask(row['phone']):<14} {row['language']:<3} "
-                   f"{row['reason']:<17} {row['preferred_window'] or '-':<10} {row['created_at']}")
-
 
 class TerminalCaller(Caller):
     """You, at the keyboard, as the caller (and as patient services when a transfer rings)."""
@@ -155,5 +128,6 @@ def fallback_twiml() -> None:
 
 def register(app: Flask) -> None:
     app.cli.add_command(callbacks_cli)
+    app.cli.add_command(staff_cli)
     app.cli.add_command(simulate)
     app.cli.add_command(twiml_cli)

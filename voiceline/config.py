@@ -8,6 +8,7 @@ does not start.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -158,6 +159,7 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not development,
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(minutes=_int(source, "SESSION_IDLE_MINUTES", 1, 24 * 60)),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": not development,

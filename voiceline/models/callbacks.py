@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from voiceline.models.base import Base, now_utc
+from voiceline.models.staff import StaffUser
 
 OPEN, CLOSED = "open", "closed"
 STATUSES = (OPEN, CLOSED)
@@ -29,6 +30,8 @@ class CallbackRequest(Base):
         ),
         sa.Index("ix_callbacks_queue", "status", "priority", "created_at"),
         sa.Index("ix_callbacks_phone", "phone"),
+        sa.Index("ix_callbacks_claimed_by_id", "claimed_by_id"),
+        sa.Index("ix_callbacks_closed_at", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,3 +50,42 @@ class CallbackRequest(Base):
     prompts_version: Mapped[str] = mapped_column(sa.String(40))
     created_at: Mapped[dt.datetime] = mapped_column(default=now_utc)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+
+    # Working the queue. A claim is one coordinator's hold on the item; it lapses once
+    # claimed_at is older than CLAIM_TIMEOUT_MINUTES (any activity by the holder renews it).
+    claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    claimed_at: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    unsuccessful_attempts: Mapped[int] = mapped_column(default=0)  # since created or reopened
+    closed_at: Mapped[dt.datetime | None]
+    outcome: Mapped[str | None] = mapped_column(sa.String(30))
+    closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+
+    claimed_by: Mapped[StaffUser | None] = relationship(foreign_keys=[claimed_by_id], lazy="raise")
+
+
+class CallbackAttempt(Base):
+    """One try at calling the person back, and how it went."""
+
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    callback_id: Mapped[int] = mapped_column(sa.ForeignKey("callbacks.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id"))
+    at: Mapped[dt.datetime] = mapped_column(default=now_utc)
+    outcome: Mapped[str] = mapped_column(sa.String(30))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+    staff: Mapped[StaffUser] = relationship(lazy="raise")
+
+
+class CallbackNote(Base):
+    __tablename__ = "callback_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    callback_id: Mapped[int] = mapped_column(sa.ForeignKey("callbacks.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id"))
+    at: Mapped[dt.datetime] = mapped_column(default=now_utc)
+    text: Mapped[str] = mapped_column(sa.Text)
+
+    staff: Mapped[StaffUser] = relationship(lazy="raise")

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from voiceline.models import CallbackRequest, Recording
+from voiceline.models import CallbackRequest, Recording, StaffUser
 
 
 def _iso(value) -> str | None:
@@ -22,6 +22,11 @@ def callback_dicts(session: Session, requests: Sequence[CallbackRequest]) -> lis
         urls = dict(session.execute(
             sa.select(Recording.recording_sid, Recording.url).where(Recording.recording_sid.in_(sids))
         ).all())
+    staff_ids = {r.claimed_by_id for r in requests if r.claimed_by_id}
+    emails: dict[int, str] = {}
+    if staff_ids:
+        emails = dict(session.execute(
+            sa.select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(staff_ids))).all())
     return [
         {
             "id": r.id,
@@ -41,6 +46,11 @@ def callback_dicts(session: Session, requests: Sequence[CallbackRequest]) -> lis
             "recording_sid": r.recording_sid,
             "recording_url": urls.get(r.recording_sid) if r.recording_sid else None,
             "prompts_version": r.prompts_version,
+            "claimed_by": emails.get(r.claimed_by_id) if r.claimed_by_id else None,
+            "claimed_at": _iso(r.claimed_at),
+            "attempts": r.attempts,
+            "closed_at": _iso(r.closed_at),
+            "outcome": r.outcome,
         }
         for r in requests
     ]

@@ -1,0 +1,29 @@
+"""Recording who looked at or changed what. Every look at a caller's record goes through here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from voiceline.models import AuditEntry, StaffUser, now_utc
+from voiceline.models.audit import ACTIONS
+
+
+def record(session: Session, action: str, *, staff: StaffUser | None = None, actor: str | None = None,
+           callback_id: int | None = None, detail: dict[str, Any] | None = None,
+           address: str | None = None) -> AuditEntry:
+    """Add one audit entry (flushed with the caller's transaction, never committed here)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    entry = AuditEntry(
+        at=now_utc(),
+        staff_id=staff.id if staff is not None else None,
+        actor=actor or (staff.email if staff is not None else "system"),
+        action=action,
+        callback_id=callback_id,
+        detail=detail or {},
+        address=(address or "")[:64] or None,
+    )
+    session.add(entry)
+    return entry

@@ -1,0 +1,164 @@
+"""Staff accounts: password hashing, sign-in with a throttle, and account management.
+
+Passwords are hashed with scrypt (werkzeug's default KDF). After five failed sign-ins for an
+account, or from one address, further tries are refused for a while that doubles with each
+new failure (30 s, 1 min, 2 min ... up to 15 min), counted in the database so every worker
+agrees. A session carries the account's session version: disabling an account or resetting
+its password ends its sessions everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from voiceline import audit
+from voiceline.extensions import login_manager
+from voiceline.models import CallbackRequest, SignInFailure, StaffUser
+from voiceline.models.staff import ROLES
+from voiceline.upsert import upsert
+
+FREE_FAILURES = 5
+FIRST_DELAY = dt.timedelta(seconds=30)
+MAX_DELAY = dt.timedelta(minutes=15)
+FORGET_AFTER = dt.timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 10
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Compared against when the account does not exist, so timing does not reveal which emails do.
+_DUMMY_HASH = generate_password_hash("not a real password")
+
+class AccountError(Exception):
+    """A staff account change that cannot be made; the message says why."""
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def hash_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    return generate_password_hash(password, method="scrypt")
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> StaffUser | None:
+    from voiceline.extensions import db
+
+    staff_id, _, version = user_id.partition(".")
+    if not staff_id.isdigit() or not version.isdigit():
+        return None
+    staff = db.session.get(StaffUser, int(staff_id))
+    if staff is None or not staff.active or staff.session_version != int(version):
+        return None
+    return staff
+
+
+# ---- the throttle -----------------------------------------------------------------------------
+def _keys(email: str, address: str | None) -> list[str]:
+    keys = [f"email:{normalize_email(email)[:250]}"]
+    if address:
+        keys.append(f"ip:{address[:64]}")
+    return keys
+
+
+def blocked_for(session: Session, email: str, address: str | None, now: dt.datetime) -> dt.timedelta | None:
+    """How much longer sign-in is refused for this account or address, if it is."""
+    rows = session.scalars(sa.select(SignInFailure).where(SignInFailure.key.in_(_keys(email, address)))).all()
+    waits = [row.blocked_until - now for row in rows if row.blocked_until and row.blocked_until > now]
+    return max(waits) if waits else None
+
+
+def _count_failure(session: Session, key: str, now: dt.datetime) -> None:
+    table = SignInFailure.__table__
+    fresh = table.c.last_failure_at > now - FORGET_AFTER
+    upsert(session, SignInFailure, {"key": key, "failures": 1, "last_failure_at": now}, ["key"], {
+        "failures": sa.case((fresh, table.c.failures + 1), else_=1),
+        "last_failure_at": now,
+    })
+    row = session.get(SignInFailure, key, populate_existing=True)
+    if row.failures >= FREE_FAILURES:
+        delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (row.failures - FREE_FAILURES))
+        row.blocked_until = now + delay
+
+
+@dataclass
+class SignInResult:
+    staff: StaffUser | None = None
+    error: str | None = None
+    wait: dt.timedelta | None = None
+
+
+def sign_in(session: Session, email: str, password: str, address: str | None, now: dt.datetime) -> SignInResult:
+    """Check a sign-in; count failures; never say whether the email exists."""
+    email = normalize_email(email)
+    wait = blocked_for(session, email, address, now)
+    if wait is not None:
+        audit.record(session, "sign_in_failed", actor=email or "(blank)", address=address,
+                     detail={"throttled": True})
+        return SignInResult(error="Too many failed sign-ins. Please wait before trying again.", wait=wait)
+    staff = session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
+    ok = check_password_hash(staff.password_hash if staff else _DUMMY_HASH, password or "")
+    if not ok or staff is None or not staff.active:
+        for key in _keys(email, address):
+            _count_failure(session, key, now)
+        audit.record(session, "sign_in_failed", staff=staff, actor=email or "(blank)", address=address)
+        wait = blocked_for(session, email, address, now)
+        return SignInResult(error="That email and password do not match an active account.", wait=wait)
+    session.execute(sa.delete(SignInFailure).where(SignInFailure.key.in_(_keys(email, address))))
+    staff.last_sign_in_at = now
+    audit.record(session, "sign_in", staff=staff, address=address)
+    return SignInResult(staff=staff)
+
+
+# ---- account management -------------------------------------------------------------------------
+def add_staff(session: Session, email: str, name: str, role: str, password: str, *,
+              by: StaffUser | None = None, actor: str | None = None) -> StaffUser:
+    email = normalize_email(email)
+    if not EMAIL.match(email):
+        raise AccountError(f"{email!r} is not an email address.")
+    if role not in ROLES:
+        raise AccountError(f"Role must be one of: {', '.join(ROLES)}.")
+    name = (name or "").strip()
+    if not name:
+        raise AccountError("A name is needed (coordinators see who has claimed what).")
+    if session.scalar(sa.select(StaffUser.id).where(StaffUser.email == email)) is not None:
+        raise AccountError(f"There is already an account for {email}.")
+    staff = StaffUser(email=email, name=name[:120], role=role, password_hash=hash_password(password))
+    session.add(staff)
+    session.flush()
+    audit.record(session, "staff_add", staff=by, actor=actor, detail={"email": email, "role": role})
+    return staff
+
+
+def find_staff(session: Session, email: str) -> StaffUser:
+    staff = session.scalar(sa.select(StaffUser).where(StaffUser.email == normalize_email(email)))
+    if staff is None:
+        raise AccountError(f"No staff account for {normalize_email(email)}.")
+    return staff
+
+
+def set_active(session: Session, staff: StaffUser, active: bool, *, by: StaffUser | None = None,
+               actor: str | None = None) -> None:
+    """Disable (ending every session and returning the person's claims to the queue) or enable."""
+    if staff.active == active:
+        return
+    staff.active = active
+    staff.session_version += 1
+    if not active:
+        session.execute(sa.update(CallbackRequest).where(CallbackRequest.claimed_by_id == staff.id)
+                        .values(claimed_by_id=None, claimed_at=None).execution_options(synchronize_session=False))
+    audit.record(session, "staff_enable" if active else "staff_disable", staff=by, actor=actor,
+                 detail={"email": staff.email})
+
+
+def reset_password(session: Session, staff: StaffUser, password: str, *, by: StaffUser | None = None,
+                   actor: str | None = None) -> None:
+    staff.password_hash = hash_password(password)
+    staff.session_version += 1
+    audit.record(session, "staff_password_reset", staff=by, actor=actor, detail={"email": staff.email})

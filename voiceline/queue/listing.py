@@ -1,0 +1,130 @@
+"""Reading the queue: the list coordinators work from, and one request with its history.
+
+Built to stay fast at 100,000 rows: the list is one indexed query for the page (claimer
+joined in, no per-row queries) plus one COUNT; the detail page is a handful of queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, joinedload
+
+from voiceline.models import (
+    Call,
+    CallbackAttempt,
+    CallbackNote,
+    CallbackRequest,
+    CallEvent,
+    Recording,
+    SafetyEvent,
+    StaffUser,
+)
+from voiceline.models.callbacks import OPEN
+from voiceline.queue.work import Policy
+
+PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str = OPEN  # "open", "closed" or "all"
+    reason: str | None = None
+    language: str | None = None
+    mine: bool = False
+
+
+def queue_query(filters: Filters, staff: StaffUser | None, now: dt.datetime, policy: Policy) -> sa.Select:
+    stmt = sa.select(CallbackRequest).options(joinedload(CallbackRequest.claimed_by))
+    if filters.status in ("open", "closed"):
+        stmt = stmt.where(CallbackRequest.status == filters.status)
+    if filters.reason:
+        stmt = stmt.where(CallbackRequest.reason == filters.reason)
+    if filters.language:
+        stmt = stmt.where(CallbackRequest.language == filters.language)
+    if filters.mine and staff is not None:
+        stmt = stmt.where(CallbackRequest.claimed_by_id == staff.id,
+                          CallbackRequest.claimed_at > now - policy.claim_timeout)
+    if filters.status == "closed":
+        return stmt.order_by(CallbackRequest.closed_at.desc(), CallbackRequest.id.desc())
+    return stmt.order_by(CallbackRequest.priority, CallbackRequest.created_at, CallbackRequest.id)
+
+
+@dataclass
+class Page:
+    items: list[CallbackRequest]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def queue_page(session: Session, filters: Filters, staff: StaffUser | None, now: dt.datetime, policy: Policy,
+               page: int = 1, per_page: int = PER_PAGE) -> Page:
+    stmt = queue_query(filters, staff, now, policy)
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).options().subquery()))
+    page = max(1, min(page, max(1, -(-total // per_page))))
+    items = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
+    return Page(list(items), page, per_page, total)
+
+
+@dataclass
+class History:
+    """Everything staff see about one request."""
+
+    request: CallbackRequest
+    claimed_by: StaffUser | None
+    attempts: list[CallbackAttempt]
+    notes: list[CallbackNote]
+    calls: list[Call]
+    other_requests: list[CallbackRequest]
+    recordings: list[Recording]
+    safety_events: list[SafetyEvent]
+    path: dict[str, list[str]]  # call_sid -> nodes the caller heard, in order
+
+
+def history(session: Session, request: CallbackRequest) -> History:
+    attempts = session.scalars(
+        sa.select(CallbackAttempt).options(joinedload(CallbackAttempt.staff))
+        .where(CallbackAttempt.callback_id == request.id).order_by(CallbackAttempt.at)).all()
+    notes = session.scalars(
+        sa.select(CallbackNote).options(joinedload(CallbackNote.staff))
+        .where(CallbackNote.callback_id == request.id).order_by(CallbackNote.at)).all()
+    calls = session.scalars(
+        sa.select(Call).where(sa.or_(Call.caller == request.phone, Call.callback_id == request.id,
+                                     Call.call_sid == request.call_sid))
+        .order_by(Call.started_at.desc()).limit(50)).all()
+    call_sids = [c.call_sid for c in calls]
+    others = session.scalars(
+        sa.select(CallbackRequest).where(CallbackRequest.phone == request.phone, CallbackRequest.id != request.id)
+        .order_by(CallbackRequest.created_at.desc()).limit(50)).all()
+    recordings = session.scalars(
+        sa.select(Recording).where(Recording.call_sid.in_(call_sids)).order_by(Recording.created_at.desc())
+    ).all() if call_sids else []
+    safety = session.scalars(
+        sa.select(SafetyEvent).where(SafetyEvent.call_sid.in_(call_sids)).order_by(SafetyEvent.at.desc())
+    ).all() if call_sids else []
+    path: dict[str, list[str]] = {sid: [] for sid in call_sids}
+    if call_sids:
+        rows = session.execute(
+            sa.select(CallEvent.call_sid, CallEvent.presented).where(CallEvent.call_sid.in_(call_sids))
+            .order_by(CallEvent.call_sid, CallEvent.step))
+        for sid, presented in rows:
+            if presented and (not path[sid] or path[sid][-1] != presented):
+                path[sid].append(presented)
+    claimed_by = session.get(StaffUser, request.claimed_by_id) if request.claimed_by_id else None
+    return History(request, claimed_by, list(attempts), list(notes), list(calls), list(others),
+                   list(recordings), list(safety), path)

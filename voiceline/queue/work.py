@@ -1,0 +1,244 @@
+"""Working the callback queue: claim, next, release, attempts, notes, reopen.
+
+Two coordinators must never call the same person at once, so a claim is taken with one
+conditional UPDATE (... WHERE claimed_by_id IS NULL OR the claim is stale ...): the database
+decides who won, on PostgreSQL and SQLite alike. "Next" picks its candidate with
+SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so concurrent Next presses fan out over
+different rows instead of queueing on the same one. Services flush; callers commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from voiceline import audit
+from voiceline.models import CallbackAttempt, CallbackNote, CallbackRequest, StaffUser
+from voiceline.models.callbacks import CLOSED, OPEN
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    label: str
+    closes: bool
+
+
+OUTCOMES: dict[str, Outcome] = {o.key: o for o in (
+    Outcome("booked", "Reached – consultation booked", closes=True),
+    Outcome("call_back_later", "Reached – call back later", closes=True),
+    Outcome("not_interested", "Reached – not interested", closes=True),
+    Outcome("left_voicemail", "Left voicemail", closes=False),
+    Outcome("no_answer", "No answer", closes=False),
+    Outcome("wrong_number", "Wrong number", closes=True),
+)}
+UNREACHABLE = "unreachable"  # closed after MAX_ATTEMPTS unsuccessful attempts
+FINAL_OUTCOME_LABELS = {**{k: o.label for k, o in OUTCOMES.items()}, UNREACHABLE: "Unreachable"}
+NOTE_LIMIT = 4000
+
+
+class QueueError(Exception):
+    """Something a coordinator should be told in plain words."""
+
+
+class NotFound(QueueError):
+    pass
+
+
+class ClaimedByOther(QueueError):
+    def __init__(self, holder: StaffUser | None):
+        self.holder = holder
+        who = holder.name if holder is not None else "another coordinator"
+        super().__init__(f"{who} is working on this request right now.")
+
+
+class AlreadyClosed(QueueError):
+    def __init__(self):
+        super().__init__("This request is already closed.")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The queue's settings: CLAIM_TIMEOUT_MINUTES and MAX_ATTEMPTS."""
+
+    claim_timeout: dt.timedelta
+    max_attempts: int
+
+    @classmethod
+    def from_config(cls, config) -> Policy:
+        return cls(dt.timedelta(minutes=config["CLAIM_TIMEOUT_MINUTES"]), config["MAX_ATTEMPTS"])
+
+
+def claim_is_live(request: CallbackRequest, now: dt.datetime, policy: Policy) -> bool:
+    return (request.claimed_by_id is not None and request.claimed_at is not None
+            and request.claimed_at > now - policy.claim_timeout)
+
+
+def _claimable(now: dt.datetime, policy: Policy, staff_id: int | None = None):
+    """Open, and unclaimed, or claimed so long ago the claim has lapsed (or mine)."""
+    free = sa.or_(CallbackRequest.claimed_by_id.is_(None), CallbackRequest.claimed_at <= now - policy.claim_timeout)
+    if staff_id is not None:
+        free = sa.or_(free, CallbackRequest.claimed_by_id == staff_id)
+    return sa.and_(CallbackRequest.status == OPEN, free)
+
+
+def _get(session: Session, callback_id: int) -> CallbackRequest:
+    request = session.get(CallbackRequest, callback_id, populate_existing=True)
+    if request is None:
+        raise NotFound(f"There is no callback request #{callback_id}.")
+    return request
+
+
+def _why_not(session: Session, callback_id: int, now: dt.datetime, policy: Policy) -> QueueError:
+    request = _get(session, callback_id)
+    if request.status != OPEN:
+        return AlreadyClosed()
+    holder = session.get(StaffUser, request.claimed_by_id) if request.claimed_by_id else None
+    return ClaimedByOther(holder)
+
+
+def claim(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime, policy: Policy,
+          *, actor: str | None = None, address: str | None = None) -> CallbackRequest:
+    """Claim (or renew my claim on) one request; raise ClaimedByOther if someone has it."""
+    won = session.execute(
+        sa.update(CallbackRequest)
+        .where(CallbackRequest.id == callback_id, _claimable(now, policy, staff.id))
+        .values(claimed_by_id=staff.id, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not won:
+        raise _why_not(session, callback_id, now, policy)
+    audit.record(session, "claim", staff=staff, actor=actor, callback_id=callback_id, address=address)
+    return _get(session, callback_id)
+
+
+def claim_next(session: Session, staff: StaffUser, now: dt.datetime, policy: Policy,
+               *, actor: str | None = None, address: str | None = None) -> CallbackRequest | None:
+    """Claim the highest-priority, oldest claimable request for `staff`; None if the queue is empty."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for _ in range(20):  # each miss means someone else won that row; try the next one
+        candidate = (
+            sa.select(CallbackRequest.id)
+            .where(_claimable(now, policy))
+            .order_by(CallbackRequest.priority, CallbackRequest.created_at, CallbackRequest.id)
+            .limit(1)
+        )
+        if postgres:
+            candidate = candidate.with_for_update(skip_locked=True)
+        callback_id = session.scalar(candidate)
+        if callback_id is None:
+            return None
+        won = session.execute(
+            sa.update(CallbackRequest)
+            .where(CallbackRequest.id == callback_id, _claimable(now, policy))
+            .values(claimed_by_id=staff.id, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if won:
+            audit.record(session, "claim", staff=staff, actor=actor, callback_id=callback_id,
+                         detail={"via": "next"}, address=address)
+            return _get(session, callback_id)
+    return None
+
+
+def release(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime, policy: Policy,
+            *, actor: str | None = None, address: str | None = None) -> CallbackRequest:
+    """Give a request back to the queue. Admins may release anyone's claim."""
+    condition = [CallbackRequest.id == callback_id, CallbackRequest.claimed_by_id.is_not(None)]
+    if not staff.is_admin:
+        condition.append(CallbackRequest.claimed_by_id == staff.id)
+    released = session.execute(
+        sa.update(CallbackRequest).where(*condition).values(claimed_by_id=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    request = _get(session, callback_id)
+    if released:
+        audit.record(session, "release", staff=staff, actor=actor, callback_id=callback_id, address=address)
+    elif request.claimed_by_id is not None and claim_is_live(request, now, policy):
+        raise _why_not(session, callback_id, now, policy)
+    return request
+
+
+def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: str, note: str | None,
+                now: dt.datetime, policy: Policy, *, actor: str | None = None,
+                address: str | None = None) -> CallbackRequest:
+    """Record a call attempt. Reached or wrong-number outcomes close the request; after
+    MAX_ATTEMPTS unsuccessful attempts it closes as unreachable; otherwise it goes back to
+    the queue. The coordinator must hold the claim (it is taken here if the item is free)."""
+    if outcome not in OUTCOMES:
+        raise QueueError(f"Unknown outcome {outcome!r}.")
+    claim(session, callback_id, staff, now, policy, actor=actor, address=address)
+    request = session.scalar(
+        sa.select(CallbackRequest).where(CallbackRequest.id == callback_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if request.status != OPEN or request.claimed_by_id != staff.id:
+        raise _why_not(session, callback_id, now, policy)
+    note = (note or "").strip()[:NOTE_LIMIT] or None
+    session.add(CallbackAttempt(callback_id=callback_id, staff_id=staff.id, at=now, outcome=outcome, note=note))
+    request.attempts += 1
+    result = OUTCOMES[outcome]
+    if result.closes:
+        _close(request, outcome, staff, now)
+    else:
+        request.unsuccessful_attempts += 1
+        if request.unsuccessful_attempts >= policy.max_attempts:
+            _close(request, UNREACHABLE, staff, now)
+    request.claimed_by_id = None
+    request.claimed_at = None
+    audit.record(session, "attempt", staff=staff, actor=actor, callback_id=callback_id,
+                 detail={"outcome": outcome, "closed_as": request.outcome}, address=address)
+    session.flush()
+    return request
+
+
+def _close(request: CallbackRequest, outcome: str, staff: StaffUser, now: dt.datetime) -> None:
+    request.status = CLOSED
+    request.outcome = outcome
+    request.closed_at = now
+    request.closed_by_id = staff.id
+
+
+def add_note(session: Session, callback_id: int, staff: StaffUser, text: str, now: dt.datetime,
+             *, address: str | None = None) -> CallbackNote:
+    text = (text or "").strip()[:NOTE_LIMIT]
+    if not text:
+        raise QueueError("A note cannot be empty.")
+    _get(session, callback_id)
+    note = CallbackNote(callback_id=callback_id, staff_id=staff.id, at=now, text=text)
+    session.add(note)
+    audit.record(session, "note", staff=staff, callback_id=callback_id, address=address)
+    session.flush()
+    return note
+
+
+def reopen(session: Session, callback_id: int, admin: StaffUser, now: dt.datetime,
+           *, address: str | None = None) -> CallbackRequest:
+    """Admins only: put a closed request back in the queue, with a fresh attempt count."""
+    if not admin.is_admin:
+        raise QueueError("Only an admin can reopen a request.")
+    request = _get(session, callback_id)
+    if request.status == OPEN:
+        raise QueueError("This request is already open.")
+    previous = request.outcome
+    try:
+        with session.begin_nested():
+            request.status = OPEN
+            request.outcome = None
+            request.closed_at = None
+            request.closed_by_id = None
+            request.unsuccessful_attempts = 0
+            request.claimed_by_id = None
+            request.claimed_at = None
+            session.flush()
+    except IntegrityError:
+        session.refresh(request)
+        other = session.scalar(sa.select(CallbackRequest.id).where(
+            CallbackRequest.phone == request.phone, CallbackRequest.status == OPEN))
+        raise QueueError(f"This phone already has an open request (#{other}); work that one instead.") from None
+    audit.record(session, "reopen", staff=admin, callback_id=callback_id, detail={"was": previous}, address=address)
+    return request
