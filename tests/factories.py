@@ -1,0 +1,45 @@
+"""Plain factory functions for tests (rows inserted directly, not through the phone line)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import itertools
+import uuid
+
+from voiceline import auth
+from voiceline.extensions import db
+from voiceline.models import CallbackRequest, StaffUser, now_utc
+
+PASSWORD = "correct horse battery"
+_numbers = itertools.count(100)
+
+
+@functools.cache
+def _hash(password: str) -> str:
+    return auth.hash_password(password)  # scrypt is slow on purpose: hash each password once per run
+
+
+def staff(app, email: str = "coordinator@clinic.example", *, name: str = "Casey Coordinator",
+          role: str = "coordinator", password: str = PASSWORD) -> StaffUser:
+    """A staff account inserted directly (auth.add_staff, with its audit entry, is tested on its own)."""
+    with app.app_context():
+        user = StaffUser(email=email, name=name, role=role, password_hash=_hash(password))
+        db.session.add(user)
+        db.session.commit()
+        db.session.refresh(user)
+        db.session.expunge(user)
+        return user
+
+
+def callback(app, *, phone: str | None = None, priority: int = 10, age: dt.timedelta = dt.timedelta(hours=1),
+             reason: str = "candidacy", language: str = "en", status: str = "open", **extra) -> int:
+    with app.app_context():
+        request = CallbackRequest(
+            phone=phone or f"+1617555{next(_numbers):04d}", status=status, language=language, reason=reason,
+            priority=priority, requested_by_caller=True, call_sid="CA" + uuid.uuid4().hex,
+            prompts_version="test", created_at=now_utc() - age,
+            answers=extra.pop("answers", {"age_18_or_older": "yes"}), **extra)
+        db.session.add(request)
+        db.session.commit()
+        return request.id

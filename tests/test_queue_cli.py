@@ -1,0 +1,71 @@
+"""`voiceline callbacks claim|next|attempt|list`: the queue from the terminal, same rules as the web."""
+
+import json
+
+import sqlalchemy as sa
+
+from tests import factories
+from voiceline.extensions import db
+from voiceline.models import AuditEntry
+
+
+def invoke(runner, *args):
+    result = runner.invoke(args=list(args))
+    return result.exit_code, result.output
+
+
+def test_next_claim_attempt_and_list_json(app, runner):
+    factories.staff(app, "ana@clinic.example", name="Ana")
+    factories.staff(app, "ben@clinic.example", name="Ben")
+    older = factories.callback(app, phone="+16175550101")
+    factories.callback(app, phone="+16175550102", age=__import__("datetime").timedelta(minutes=5))
+
+    code, out = invoke(runner, "callbacks", "next", "--staff", "ana@clinic.example")
+    assert code == 0 and json.loads(out)["id"] == older and json.loads(out)["claimed_by"] == "ana@clinic.example"
+
+    code, out = invoke(runner, "callbacks", "claim", str(older), "--staff", "ben@clinic.example")
+    assert code != 0 and "Ana is working on this request right now." in out
+
+    code, out = invoke(runner, "callbacks", "attempt", str(older), "--outcome", "no_answer",
+                       "--staff", "ana@clinic.example", "--note", "rang 8 times")
+    row = json.loads(out)
+    assert code == 0 and (row["attempts"], row["status"], row["claimed_by"]) == (1, "open", None)
+
+    code, out = invoke(runner, "callbacks", "attempt", str(older), "--outcome", "booked", "--staff", "ben@clinic.example")
+    row = json.loads(out)
+    assert (row["status"], row["outcome"], row["attempts"]) == ("closed", "booked", 2) and row["closed_at"]
+
+    code, out = invoke(runner, "callbacks", "list", "--json")
+    rows = {r["id"]: r for r in json.loads(out)}
+    for key in ("claimed_by", "attempts", "closed_at", "outcome"):
+        assert key in rows[older]
+    assert rows[older]["outcome"] == "booked"
+    with app.app_context():
+        actors = db.session.execute(
+            sa.select(AuditEntry.action, AuditEntry.actor).where(AuditEntry.callback_id == older).order_by(AuditEntry.id)
+        ).all()
+        listed = db.session.scalar(sa.select(sa.func.count()).where(AuditEntry.action == "list_callbacks"))
+    assert actors[0] == ("claim", "cli:ana@clinic.example")
+    assert ("attempt", "cli:ben@clinic.example") in actors
+    assert listed == 1
+
+
+def test_next_on_an_empty_queue(app, runner):
+    factories.staff(app, "ana@clinic.example")
+    code, out = invoke(runner, "callbacks", "next", "--staff", "ana@clinic.example")
+    assert code == 0 and "The queue is empty." in out
+
+
+def test_unknown_staff_item_or_outcome(app, runner):
+    factories.staff(app, "ana@clinic.example")
+    assert "No staff account" in invoke(runner, "callbacks", "next", "--staff", "who@clinic.example")[1]
+    assert "no callback request #42" in invoke(runner, "callbacks", "claim", "42", "--staff", "ana@clinic.example")[1]
+    code, out = invoke(runner, "callbacks", "attempt", "1", "--outcome", "maybe", "--staff", "ana@clinic.example")
+    assert code != 0 and "maybe" in out
+
+
+def test_disabled_staff_cannot_work_the_queue(app, runner):
+    factories.staff(app, "ana@clinic.example")
+    invoke(runner, "staff", "disable", "ana@clinic.example")
+    code, out = invoke(runner, "callbacks", "next", "--staff", "ana@clinic.example")
+    assert code != 0 and "disabled" in out

@@ -1,0 +1,273 @@
+"""Working the queue: claims are atomic, Next never hands one item to two people, attempts
+close items by the rules, and every action is audited."""
+
+import datetime as dt
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from tests import factories
+from voiceline.extensions import db
+from voiceline.models import AuditEntry, CallbackAttempt, CallbackRequest, StaffUser, now_utc
+from voiceline.queue import work
+
+
+@pytest.fixture
+def people(app):
+    return (factories.staff(app, "ana@clinic.example", name="Ana"),
+            factories.staff(app, "ben@clinic.example", name="Ben"),
+            factories.staff(app, "admin@clinic.example", name="Ada Admin", role="admin"))
+
+
+def policy(app):
+    return work.Policy.from_config(app.config)
+
+
+def get(app, callback_id):
+    with app.app_context():
+        return db.session.get(CallbackRequest, callback_id)
+
+
+def run(app, fn, *args, **kwargs):
+    """Call a service in its own app context (its own session), committing like a view does."""
+    with app.app_context():
+        args = [db.session.get(StaffUser, a.id) if isinstance(a, StaffUser) else a for a in args]
+        try:
+            result = fn(db.session, *args, **kwargs)
+            db.session.commit()
+            return result.id if hasattr(result, "id") else result
+        except Exception:
+            db.session.rollback()
+            raise
+
+
+def audit_actions(app, callback_id=None):
+    with app.app_context():
+        stmt = sa.select(AuditEntry.action).order_by(AuditEntry.id)
+        if callback_id is not None:
+            stmt = stmt.where(AuditEntry.callback_id == callback_id)
+        return db.session.scalars(stmt).all()
+
+
+def test_claim_then_another_coordinator_is_told_who_has_it(app, people):
+    ana, ben, _ = people
+    item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc(), policy(app))
+    with pytest.raises(work.ClaimedByOther, match="Ana is working on this request right now."):
+        run(app, work.claim, item, ben, now_utc(), policy(app))
+    assert get(app, item).claimed_by_id == ana.id
+    assert audit_actions(app, item) == ["claim"]
+
+
+def test_claiming_again_renews_my_own_claim(app, people):
+    ana, _, _ = people
+    item = factories.callback(app)
+    earlier = now_utc() - dt.timedelta(minutes=20)
+    run(app, work.claim, item, ana, earlier, policy(app))
+    run(app, work.claim, item, ana, now_utc(), policy(app))
+    assert get(app, item).claimed_at > earlier + dt.timedelta(minutes=19)
+
+
+def test_an_idle_claim_returns_to_the_queue(app, people):
+    ana, ben, _ = people
+    item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc() - dt.timedelta(minutes=31), policy(app))
+    assert run(app, work.claim_next, ben, now_utc(), policy(app)) == item
+    assert get(app, item).claimed_by_id == ben.id
+
+
+def test_claim_timeout_is_a_setting(make_app):
+    app = make_app(CLAIM_TIMEOUT_MINUTES="5")
+    ana = factories.staff(app, "ana@clinic.example", name="Ana")
+    ben = factories.staff(app, "ben@clinic.example", name="Ben")
+    item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc() - dt.timedelta(minutes=6), policy(app))
+    run(app, work.claim, item, ben, now_utc(), policy(app))
+    assert get(app, item).claimed_by_id == ben.id
+
+
+def test_next_takes_priority_then_age(app, people):
+    ana, _, _ = people
+    missed_old = factories.callback(app, priority=20, age=dt.timedelta(days=3))
+    requested_new = factories.callback(app, priority=10, age=dt.timedelta(hours=1))
+    requested_old = factories.callback(app, priority=10, age=dt.timedelta(hours=5))
+    factories.callback(app, status="closed", priority=1, age=dt.timedelta(days=9))
+    order = [run(app, work.claim_next, ana, now_utc(), policy(app)) for _ in range(4)]
+    assert order == [requested_old, requested_new, missed_old, None]
+
+
+def test_next_skips_items_claimed_by_others(app, people):
+    ana, ben, _ = people
+    first = factories.callback(app, age=dt.timedelta(hours=9))
+    second = factories.callback(app, age=dt.timedelta(hours=1))
+    run(app, work.claim, first, ana, now_utc(), policy(app))
+    assert run(app, work.claim_next, ben, now_utc(), policy(app)) == second
+    assert audit_actions(app, second) == ["claim"]
+
+
+def test_release_gives_the_item_back(app, people):
+    ana, ben, admin = people
+    item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc(), policy(app))
+    with pytest.raises(work.ClaimedByOther):
+        run(app, work.release, item, ben, now_utc(), policy(app))
+    run(app, work.release, item, admin, now_utc(), policy(app))  # admins may release anyone's claim
+    assert get(app, item).claimed_by_id is None
+    assert audit_actions(app, item) == ["claim", "release"]
+
+
+@pytest.mark.parametrize("outcome", ["booked", "call_back_later", "not_interested", "wrong_number"])
+def test_reached_or_wrong_number_closes_the_item(app, people, outcome):
+    ana, _, _ = people
+    item = factories.callback(app)
+    run(app, work.log_attempt, item, ana, outcome, "spoke with them", now_utc(), policy(app))
+    request = get(app, item)
+    assert (request.status, request.outcome, request.attempts, request.closed_by_id) == ("closed", outcome, 1, ana.id)
+    assert request.closed_at is not None and request.claimed_by_id is None
+
+
+def test_unsuccessful_attempts_close_as_unreachable_after_max_attempts(app, people):
+    ana, ben, admin = people
+    item = factories.callback(app)
+    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    request = get(app, item)
+    assert (request.status, request.attempts, request.claimed_by_id) == ("open", 1, None)  # back in the queue
+    run(app, work.log_attempt, item, ben, "left_voicemail", "left a message without the clinic name", now_utc(), policy(app))
+    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    request = get(app, item)
+    assert (request.status, request.outcome, request.attempts) == ("closed", "unreachable", 3)
+    with pytest.raises(work.AlreadyClosed):
+        run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    run(app, work.reopen, item, admin, now_utc())
+    request = get(app, item)
+    assert (request.status, request.outcome, request.unsuccessful_attempts, request.attempts) == ("open", None, 0, 3)
+    with app.app_context():
+        notes = db.session.scalars(sa.select(CallbackAttempt.note).order_by(CallbackAttempt.id)).all()
+    assert notes == [None, "left a message without the clinic name", None]
+    assert audit_actions(app, item)[-1] == "reopen"
+
+
+def test_max_attempts_is_a_setting(make_app):
+    app = make_app(MAX_ATTEMPTS="1")
+    ana = factories.staff(app)
+    item = factories.callback(app)
+    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    assert get(app, item).outcome == "unreachable"
+
+
+def test_attempt_on_an_item_someone_else_holds_is_refused(app, people):
+    ana, ben, _ = people
+    item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc(), policy(app))
+    with pytest.raises(work.ClaimedByOther):
+        run(app, work.log_attempt, item, ben, "booked", None, now_utc(), policy(app))
+    assert get(app, item).attempts == 0
+
+
+def test_only_admins_reopen_and_never_beside_another_open_request(app, people):
+    ana, _, admin = people
+    closed = factories.callback(app, phone="+16175550999", status="closed")
+    with pytest.raises(work.QueueError, match="Only an admin"):
+        run(app, work.reopen, closed, ana, now_utc())
+    newer = factories.callback(app, phone="+16175550999")
+    with pytest.raises(work.QueueError, match=f"already has an open request \\(#{newer}\\)"):
+        run(app, work.reopen, closed, admin, now_utc())
+    assert get(app, closed).status == "closed"
+
+
+def test_notes_are_kept_and_audited(app, people):
+    ana, _, _ = people
+    item = factories.callback(app)
+    run(app, work.add_note, item, ana, "  prefers a call after 5  ", now_utc())
+    with pytest.raises(work.QueueError):
+        run(app, work.add_note, item, ana, "   ", now_utc())
+    assert audit_actions(app, item) == ["note"]
+
+
+def test_unknown_item_or_outcome(app, people):
+    ana, _, _ = people
+    with pytest.raises(work.NotFound):
+        run(app, work.claim, 999999, ana, now_utc(), policy(app))
+    item = factories.callback(app)
+    with pytest.raises(work.QueueError, match="Unknown outcome"):
+        run(app, work.log_attempt, item, ana, "maybe", None, now_utc(), policy(app))
+
+
+def test_audit_log_is_append_only(app, people):
+    item = factories.callback(app)
+    run(app, work.claim, item, people[0], now_utc(), policy(app))
+    before = audit_actions(app)
+    with app.app_context():
+        for statement in (sa.update(AuditEntry).values(action="release"), sa.delete(AuditEntry)):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                db.session.execute(statement)
+            db.session.rollback()
+    assert audit_actions(app) == before and before[-1] == "claim"
+
+
+# ---- concurrency: real threads, each with its own session and connection -------------------------------
+def _in_threads(app, count, target):
+    barrier = threading.Barrier(count)
+    results, errors = [None] * count, []
+
+    def worker(index):
+        try:
+            with app.app_context():
+                barrier.wait(timeout=30)
+                results[index] = target(index)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+def test_many_coordinators_claiming_one_item_at_once_exactly_one_wins(app):
+    team = [factories.staff(app, f"c{i}@clinic.example", name=f"Coordinator {i}") for i in range(8)]
+    item = factories.callback(app)
+
+    def attempt(index):
+        me = db.session.get(StaffUser, team[index].id)
+        try:
+            work.claim(db.session, item, me, now_utc(), policy(app))
+            db.session.commit()
+            return "won"
+        except work.ClaimedByOther as exc:
+            db.session.rollback()
+            return f"lost to {exc.holder.name}"
+
+    results = _in_threads(app, len(team), attempt)
+    assert results.count("won") == 1
+    winner = team[results.index("won")]
+    assert all(r == "won" or r == f"lost to {winner.name}" for r in results)
+    assert get(app, item).claimed_by_id == winner.id
+    assert audit_actions(app, item) == ["claim"]
+
+
+def test_next_under_contention_never_hands_one_item_to_two_people(app):
+    team = [factories.staff(app, f"n{i}@clinic.example", name=f"N {i}") for i in range(6)]
+    items = {factories.callback(app, age=dt.timedelta(minutes=i)) for i in range(30)}
+
+    def drain(index):
+        me = db.session.get(StaffUser, team[index].id)
+        mine = []
+        while True:
+            request = work.claim_next(db.session, me, now_utc(), policy(app))
+            db.session.commit()
+            if request is None:
+                return mine
+            mine.append(request.id)
+
+    results = _in_threads(app, len(team), drain)
+    handed_out = [callback_id for mine in results for callback_id in mine]
+    assert sorted(handed_out) == sorted(items)  # every item once, none twice
+    with app.app_context():
+        claims = dict(db.session.execute(sa.select(CallbackRequest.id, CallbackRequest.claimed_by_id)).all())
+    for index, mine in enumerate(results):
+        assert all(claims[c] == team[index].id for c in mine)
