@@ -23,6 +23,11 @@ def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run slow fault and load tests")
 
 
+def pytest_configure(config):
+    if config.getoption("--run-slow"):
+        os.environ.setdefault("VOICELINE_DEEP_FUZZ", "1")  # tests/test_fuzz_webhooks.py: 400 examples, not 60
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--run-slow"):
         return
