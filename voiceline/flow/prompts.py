@@ -7,6 +7,7 @@ FlowError with all of them, so one run of `voiceline flow check` shows the whole
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import string
@@ -80,10 +81,11 @@ class Problem:
 class FlowError(Exception):
     """The prompts are broken; `problems` names each file, node and problem."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], directory: Path | None = None):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"the call flow in prompts/ has {len(problems)} problem(s):\n{lines}")
+        where = _display(directory) if directory is not None else "prompts/"
+        super().__init__(f"the call flow in {where} has {len(problems)} problem(s):\n{lines}")
 
 
 def _display(path: Path) -> str:
@@ -91,6 +93,12 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def _did_you_mean(word: Any, choices) -> str:
+    """" — did you mean 'text'?" for a likely typo, else ""."""
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _yaml_key(key: Any) -> str:
@@ -189,10 +197,10 @@ def _parse_node(node_id: str, raw: Any, file: str, problems: list[Problem]) -> N
     raw = {_yaml_key(k): v for k, v in raw.items()}
     kind = raw.get("kind")
     if kind not in NODE_KINDS:
-        problem(f"unknown kind {kind!r} (use one of: {', '.join(NODE_KINDS)})")
+        problem(f"unknown kind {kind!r}{_did_you_mean(kind, NODE_KINDS)} (use one of: {', '.join(NODE_KINDS)})")
         return None
     for extra in sorted(set(raw) - FIELDS_BY_KIND[kind] - {"kind"}):
-        problem(f"'{extra}' is not used by a {kind} node")
+        problem(f"'{extra}' is not used by a {kind} node{_did_you_mean(extra, FIELDS_BY_KIND[kind])}")
     for missing in sorted(REQUIRED_BY_KIND[kind] - set(raw)):
         problem(f"a {kind} node needs '{missing}'")
 
@@ -228,7 +236,7 @@ def _parse_node(node_id: str, raw: Any, file: str, problems: list[Problem]) -> N
                     continue
                 spec = {_yaml_key(k): v for k, v in spec.items()}
                 for extra in sorted(set(spec) - OPTION_FIELDS):
-                    problem(f"option {key}: unknown setting '{extra}'")
+                    problem(f"option {key}: unknown setting '{extra}'{_did_you_mean(extra, OPTION_FIELDS)}")
                 if not isinstance(spec.get("label"), str) or not isinstance(spec.get("next"), str):
                     problem(f"option {key} needs 'label' (a text key) and 'next' (a node)")
                     continue
@@ -412,7 +420,7 @@ def load_flow(directory: Path) -> Flow:
     top = _read_yaml(flow_path, problems)
     languages = {code: lang for code in LANGUAGES if (lang := _load_language(directory, code, problems))}
     if top is None:
-        raise FlowError(problems)
+        raise FlowError(problems, directory)
 
     for key in ("version", "start", "main_menu", "escalate_to", "crisis_key"):
         if key not in top or top[key] is None or not str(top[key]).strip():
@@ -421,7 +429,7 @@ def load_flow(directory: Path) -> Flow:
     if not isinstance(raw_nodes, dict) or not raw_nodes:
         problems.append(Problem(flow_file, None, "'nodes' is missing or empty"))
     if problems and (not isinstance(raw_nodes, dict) or any(p.node is None and p.file == flow_file for p in problems)):
-        raise FlowError(problems)
+        raise FlowError(problems, directory)
     top = {k: _yaml_key(v) if k in ("start", "main_menu", "escalate_to", "crisis_key", "version") else v
            for k, v in top.items()}
     if top["crisis_key"] not in OPTION_KEYS:
@@ -437,7 +445,7 @@ def load_flow(directory: Path) -> Flow:
     if languages:
         _check_texts(flow_file, nodes, languages, directory, problems)
     if problems:
-        raise FlowError(problems)
+        raise FlowError(problems, directory)
 
     digest = hashlib.sha256()
     files = [FLOW_FILE] + [f"{code}.yaml" for code in LANGUAGES]
