@@ -2,39 +2,48 @@
 
 Twilio retries a webhook that timed out; the retry carries the same CallSid and step number,
 so an insert keyed on them does nothing the second time.
+
+These run on every webhook, so they are Core statements built once per (table, columns,
+dialect) and executed with fresh parameters on the session's connection: no ORM unit of
+work, and SQLAlchemy's compiled-statement cache is hit every time.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
-def _insert(session: Session, model: type):
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(model)
-    if dialect == "sqlite":
-        return sqlite.insert(model)
-    raise RuntimeError(f"unsupported database dialect {dialect!r}")
+
+def _dialect(session: Session) -> str:
+    name = session.get_bind().dialect.name
+    if name not in _INSERTS:
+        raise RuntimeError(f"unsupported database dialect {name!r}")
+    return name
+
+
+@functools.cache
+def _insert_ignore_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], conflict: tuple[str, ...]):
+    key = table.primary_key.columns.values()[0]
+    stmt = _INSERTS[dialect](table).values({c: sa.bindparam(c) for c in columns})
+    # RETURNING tells us whether a row was inserted: drivers report rowcount -1 for it.
+    return stmt.on_conflict_do_nothing(index_elements=list(conflict)).returning(key)
 
 
 def insert_ignore(session: Session, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
-    """Insert a row unless one with the same `conflict` columns exists; True if inserted.
-
-    Asks for the new id with RETURNING rather than trusting rowcount, which drivers report
-    as -1 for statements that return rows.
-    """
-    key = model.__table__.primary_key.columns.values()[0]
-    stmt = _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    return session.execute(stmt.returning(key)).first() is not None
+    """Insert a row unless one with the same `conflict` columns exists; True if inserted."""
+    stmt = _insert_ignore_statement(_dialect(session), model.__table__, tuple(values), tuple(conflict))
+    return session.connection().execute(stmt, values).first() is not None
 
 
 def upsert(session: Session, model: type, values: dict[str, Any], conflict: list[str],
            update: dict[str, Any]) -> None:
     """Insert a row, or update `update` columns of the row that has the same `conflict` columns."""
-    stmt = _insert(session, model).values(**values)
+    stmt = _INSERTS[_dialect(session)](model.__table__).values(**values)
     stmt = stmt.on_conflict_do_update(index_elements=conflict, set_=update)
-    session.execute(stmt)
+    session.connection().execute(stmt)
