@@ -92,3 +92,25 @@ def test_static_fallback_twiml_needs_nothing_from_this_app(runner):
     assert root.find("Dial/Number").text == "+18885668774"
     assert "http" not in result.output  # no URL back into an app that may be down
     assert {say.get("language") for say in root.iter("Say")} == {"en-US", "es-US"}
+
+
+def test_calls_list_shows_calls_that_left_no_callback(app, runner):
+    from tests.phone import Phone
+
+    phone = Phone(app)
+    phone.call()
+    phone.press_through("1", "3")
+    phone.hang_up()
+    crisis = Phone(app, from_number="anonymous")
+    crisis.call()
+    crisis.press("9")
+    result = runner.invoke(args=["calls", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["call_sid"]: row for row in json.loads(result.output)}
+    assert rows[phone.call_sid]["path"] == ["welcome", "main_menu", "what_to_expect_menu"]
+    assert rows[phone.call_sid]["outcome"] == "missed"
+    assert rows[crisis.call_sid]["outcome"] == "crisis_line" and rows[crisis.call_sid]["caller"] is None
+    only_crisis = json.loads(runner.invoke(args=["calls", "list", "--json", "--outcome", "crisis_line"]).output)
+    assert [r["call_sid"] for r in only_crisis] == [crisis.call_sid]
+    table = runner.invoke(args=["calls", "list"]).output
+    assert "welcome > main_menu > what_to_expect_menu" in table and "6175550123" not in table

@@ -12,6 +12,7 @@ from flask.cli import AppGroup, ScriptInfo
 
 from voiceline.hours import BusinessHours
 from voiceline.models import now_utc
+from voiceline.calls_cli import calls_cli
 from voiceline.queue.cli import callbacks_cli
 from voiceline.simulate import Caller, DialOutcome, SimulatedCall
 from voiceline.staff_cli import staff_cli
@@ -129,5 +130,6 @@ def fallback_twiml() -> None:
 def register(app: Flask) -> None:
     app.cli.add_command(callbacks_cli)
     app.cli.add_command(staff_cli)
+    app.cli.add_command(calls_cli)
     app.cli.add_command(simulate)
     app.cli.add_command(twiml_cli)

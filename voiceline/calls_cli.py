@@ -1,0 +1,57 @@
+"""`voiceline calls list`: what happened on each call, including calls that left no callback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+import sqlalchemy as sa
+from flask.cli import AppGroup
+
+from voiceline import audit
+from voiceline.extensions import db
+from voiceline.models import Call, CallEvent, now_utc
+from voiceline.phones import mask
+
+calls_cli = AppGroup("calls", help="Calls to the line and what happened on them.")
+
+
+@calls_cli.command("list")
+@click.option("--hours", type=click.IntRange(1, 24 * 90), default=24, show_default=True,
+              help="Calls that started within this many hours.")
+@click.option("--outcome", default=None, help="Only calls with this outcome (e.g. missed, crisis_line).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (full phone numbers).")
+def list_calls(hours: int, outcome: str | None, as_json: bool) -> None:
+    """List recent calls with their outcome and the path through the flow."""
+    since = now_utc() - dt.timedelta(hours=hours)
+    stmt = sa.select(Call).where(Call.started_at >= since).order_by(Call.started_at)
+    if outcome:
+        stmt = stmt.where(Call.outcome == outcome)
+    calls = db.session.scalars(stmt).all()
+    paths: dict[str, list[str]] = {c.call_sid: [] for c in calls}
+    if calls:
+        rows = db.session.execute(
+            sa.select(CallEvent.call_sid, CallEvent.presented)
+            .where(CallEvent.call_sid.in_(list(paths))).order_by(CallEvent.call_sid, CallEvent.step))
+        for sid, presented in rows:
+            if presented and (not paths[sid] or paths[sid][-1] != presented):
+                paths[sid].append(presented)
+    audit.record(db.session, "list_calls", actor="cli", detail={"hours": hours, "count": len(calls)})
+    db.session.commit()
+    out = [{
+        "call_sid": c.call_sid, "caller": c.caller, "caller_id_status": c.caller_id_status,
+        "language": c.language, "started_at": c.started_at.isoformat(),
+        "ended_at": c.ended_at.isoformat() if c.ended_at else None, "duration_seconds": c.duration_seconds,
+        "twilio_status": c.twilio_status, "outcome": c.outcome, "callback_id": c.callback_id,
+        "transfer_accepted": c.transfer_accepted_at is not None, "prompts_version": c.prompts_version,
+        "path": paths[c.call_sid],
+    } for c in calls]
+    if as_json:
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    if not out:
+        click.echo("No calls in that period.")
+    for row in out:
+        click.echo(f"{row['started_at'][:19]} {row['call_sid']} {mask(row['caller']):<14} "
+                   f"{row['language'] or '-':<3} {row['outcome'] or '-':<20} {' > '.join(row['path'])}")
