@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
-from flask import Flask
+from flask import Flask, redirect, url_for
 from twilio.request_validator import RequestValidator
 
 from voiceline.config import ConfigError, load_settings
@@ -71,6 +71,12 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(voice.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(health.bp)
+    app.add_url_rule("/", endpoint="root", view_func=_to_staff_pages)
+
+
+def _to_staff_pages():
+    """The site root only points at the staff pages (which then ask for sign-in); it shows nothing."""
+    return redirect(url_for("staff.queue"))
 
 
 def register_commands(app: Flask) -> None:

@@ -1,0 +1,228 @@
+"""Signing in and out of the staff pages: errors, the throttle, idle expiry, CSRF, sessions."""
+
+import sqlalchemy as sa
+
+from tests.test_staff_support import (  # noqa: F401  (fixtures)
+    BASE,
+    PASSWORD,
+    StaffClient,
+    add_request,
+    add_staff,
+    admin,
+    audit_rows,
+    coordinator,
+    flashes,
+    get_request,
+    html,
+    sign_in_page_redirect,
+    staff_id,
+)
+from voiceline.extensions import db
+from voiceline.models import SignInFailure
+
+
+def test_sign_in_then_sign_out(app):
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app)
+    form = browser.page("/staff/sign-in").one("form")
+    assert {el.get("name") for el in form.find_all("input")} == {"csrf_token", "email", "password"}
+    for name in ("email", "password"):
+        assert form.one("label", **{"for": name}).text  # every input has its label
+    response = browser.sign_in("Ana@Clinic.example ", PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
+    doc = html(browser.get("/staff/"))
+    assert "Signed in. Welcome, Ana Ortiz." in flashes(doc)[0]
+    assert "Ana Ortiz" in doc.one("div", class_="account").text
+    [entry] = audit_rows(app, "sign_in")
+    assert (entry.actor, entry.address) == ("ana@clinic.example", "127.0.0.1")
+
+    response = browser.post("/staff/sign-out")
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/sign-in"
+    assert "You are signed out." in flashes(html(browser.get("/staff/sign-in")))[0]
+    assert sign_in_page_redirect(browser.get("/staff/"))
+    [entry] = audit_rows(app, "sign_out")
+    assert entry.detail == {"reason": "signed_out"} and entry.actor == "ana@clinic.example"
+
+
+def test_sign_out_needs_a_post_with_a_token(coordinator):
+    assert coordinator.get("/staff/sign-out").status_code == 405
+    response = coordinator.post("/staff/sign-out", csrf=False)
+    assert response.status_code == 400
+    assert coordinator.get("/staff/").status_code == 200  # still signed in
+
+
+def test_wrong_password_is_refused_without_saying_which_part_was_wrong(app):
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app)
+    for email in ("ana@clinic.example", "nobody@clinic.example"):
+        response = browser.sign_in(email, "not the password")
+        assert response.status_code == 401
+        doc = html(response)
+        alert = doc.one("div", class_="error-summary")
+        assert alert.get("role") == "alert"
+        assert "That email and password do not match an active account." in alert.text
+        assert "try again in" not in alert.text
+        assert doc.one("input", name="email").get("value") == email  # kept, so only the password is retyped
+        assert doc.one("input", name="password").get("value") in (None, "")
+    assert sign_in_page_redirect(browser.get("/staff/"))
+    assert [e.actor for e in audit_rows(app, "sign_in_failed")] == ["ana@clinic.example", "nobody@clinic.example"]
+
+
+def test_empty_form_says_what_is_missing(app):
+    doc = html(StaffClient(app).post("/staff/sign-in", {"email": "", "password": ""}))
+    errors = [el.text for el in doc.find_all("p", class_="error-message")]
+    assert errors == ["Error: Enter your email.", "Error: Enter your password."]
+    assert doc.one("input", name="email").get("aria-describedby") == "email-error"
+    assert audit_rows(app, "sign_in_failed") == []
+
+
+def test_five_failures_slow_the_account_down_and_the_page_shows_the_wait(app):
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app)
+    for _ in range(4):
+        response = browser.sign_in("ana@clinic.example", "guess")
+        assert "try again in" not in html(response).text
+    response = browser.sign_in("ana@clinic.example", "guess")
+    assert response.status_code == 429
+    summary = html(response).one("div", class_="error-summary")
+    assert "Sign-in is paused" in summary.text and "You can try again in 30 seconds." in summary.text
+    # Even the right password is refused while the pause lasts.
+    response = browser.sign_in("ana@clinic.example", PASSWORD)
+    assert response.status_code == 429
+    summary = html(response).one("div", class_="error-summary")
+    assert "Too many failed sign-ins." in summary.text
+    assert "You can try again in 30 seconds." in summary.text
+    assert sign_in_page_redirect(browser.get("/staff/"))
+    with app.app_context():
+        keys = set(db.session.scalars(sa.select(SignInFailure.key)))
+    assert keys == {"email:ana@clinic.example", "ip:127.0.0.1"}
+    assert audit_rows(app, "sign_in_failed")[-1].detail == {"throttled": True}
+
+
+def test_sign_in_starts_a_fresh_session(app):
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app)
+    browser.get("/staff/sign-in")
+    with browser.client.session_transaction(base_url=BASE) as session:
+        session["planted"] = "by someone else"
+    browser.sign_in("ana@clinic.example")
+    with browser.client.session_transaction(base_url=BASE) as session:
+        assert "planted" not in session
+        assert session.permanent and isinstance(session["last_seen"], float)
+    cookie = browser.client.get_cookie("session", domain="localhost")
+    assert cookie.secure and cookie.http_only and cookie.expires is not None
+
+
+def test_next_goes_back_to_the_page_asked_for_but_never_off_site(app):
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app)
+    response = browser.get("/staff/safety-events?page=1")
+    assert response.headers["Location"] == "/staff/sign-in?next=/staff/safety-events?page%3D1"
+    response = browser.sign_in("ana@clinic.example", next_path="/staff/safety-events?page%3D1")
+    assert response.headers["Location"] == "/staff/safety-events?page=1"
+    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"):
+        browser.post("/staff/sign-out")
+        response = browser.sign_in("ana@clinic.example", next_path=evil)
+        assert response.headers["Location"] == "/staff/", evil
+
+
+def test_idle_session_is_signed_out_and_told_why(app, coordinator):
+    assert coordinator.get("/staff/").status_code == 200
+    with coordinator.client.session_transaction(base_url=BASE) as session:
+        session["last_seen"] -= 31 * 60
+    response = coordinator.get("/staff/safety-events")
+    assert response.headers["Location"] == "/staff/sign-in?next=/staff/safety-events"
+    doc = html(coordinator.get(response.headers["Location"]))
+    assert flashes(doc) == ["Note: You were signed out because there was no activity for 30 minutes. "
+                            "Please sign in again."]
+    assert doc.find("div", class_="account") is None
+    assert sign_in_page_redirect(coordinator.get("/staff/"))
+    [entry] = audit_rows(app, "sign_out")
+    assert entry.detail == {"reason": "idle"} and entry.actor == "ana@clinic.example"
+    assert audit_rows(app, "view_safety_events") == []
+
+
+def test_activity_keeps_the_session_alive(make_app):
+    app = make_app(SESSION_IDLE_MINUTES="5")
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app).signed_in_as("ana@clinic.example")
+    for _ in range(3):
+        with browser.client.session_transaction(base_url=BASE) as session:
+            session["last_seen"] -= 4 * 60  # four idle minutes, then a click
+        assert browser.get("/staff/").status_code == 200
+
+
+def test_expired_session_cookie_still_explains_the_sign_out(app, coordinator):
+    """The browser drops the session cookie itself once it expires; the page still says why."""
+    coordinator.get("/staff/")
+    seen = coordinator.client.get_cookie("voiceline_staff_seen", domain="localhost", path="/staff")
+    assert seen is not None and seen.value.isdigit() and seen.http_only and seen.secure
+    coordinator.client.delete_cookie("session", domain="localhost")
+    coordinator.client.set_cookie("voiceline_staff_seen", str(int(seen.value) - 31 * 60),
+                                  domain="localhost", path="/staff")
+    response = coordinator.get("/staff/")
+    assert sign_in_page_redirect(response)
+    doc = html(coordinator.get(response.headers["Location"]))
+    assert "no activity for 30 minutes" in flashes(doc)[0]
+    assert coordinator.client.get_cookie("voiceline_staff_seen", domain="localhost", path="/staff") is None
+
+
+def test_signed_out_visitor_is_asked_to_sign_in(app):
+    browser = StaffClient(app)
+    response = browser.get("/staff/")
+    assert response.headers["Location"] == "/staff/sign-in?next=/staff/"
+    assert flashes(html(browser.get(response.headers["Location"]))) == ["Note: Please sign in to continue."]
+
+
+def test_form_without_csrf_token_gets_a_friendly_page_and_changes_nothing(app, coordinator):
+    callback_id = add_request(app)
+    response = coordinator.post(f"/staff/callbacks/{callback_id}/claim", csrf=False)
+    assert response.status_code == 400
+    doc = html(response)
+    assert doc.one("h1").text == "This form has expired"
+    assert "reload the page" in doc.one("main").text
+    assert get_request(app, callback_id).claimed_by_id is None
+    assert audit_rows(app, "claim") == []
+    response = coordinator.post(f"/staff/callbacks/{callback_id}/claim", {"csrf_token": "forged"}, csrf=False)
+    assert response.status_code == 400 and get_request(app, callback_id).claimed_by_id is None
+
+
+def test_sign_in_form_needs_its_token_too(app):
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app)
+    response = browser.post("/staff/sign-in", {"email": "ana@clinic.example", "password": PASSWORD}, csrf=False)
+    assert response.status_code == 400
+    assert audit_rows(app, "sign_in") == []
+
+
+def test_cross_site_referrer_is_refused(app, coordinator):
+    callback_id = add_request(app)
+    coordinator.client.environ_base["HTTP_REFERER"] = "https://evil.example/page"
+    assert coordinator.post(f"/staff/callbacks/{callback_id}/claim").status_code == 400
+    assert get_request(app, callback_id).claimed_by_id is None
+
+
+def test_disabling_an_account_ends_its_sessions(app, coordinator, admin):
+    ana_id = staff_id(app, "ana@clinic.example")
+    assert admin.post(f"/staff/admin/staff/{ana_id}/disable").status_code == 302
+    assert sign_in_page_redirect(coordinator.get("/staff/"))
+    response = coordinator.sign_in("ana@clinic.example")
+    assert response.status_code == 401
+
+
+def test_pages_are_not_cached_or_framed(coordinator):
+    response = coordinator.get("/staff/")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script" not in csp
+    assert not html(response).find_all("script")
+    for link in html(response).find_all("link"):
+        assert link.get("href").startswith("/staff/static/")  # no external assets
+
+
+def test_stylesheet_is_served_without_sign_in(app):
+    response = StaffClient(app).get("/staff/static/staff.css")
+    assert response.status_code == 200 and response.mimetype == "text/css"
+    assert "http" not in response.get_data(as_text=True)  # no external fonts or imports
+    response.close()

@@ -1,0 +1,247 @@
+"""One request's page: the answers, the voice message, the caller's history, and the audit."""
+
+import datetime as dt
+import logging
+import uuid
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from twilio.http import HttpClient
+from twilio.http.response import Response
+
+from tests.phone import Phone
+from tests.test_staff_support import (  # noqa: F401  (fixtures)
+    StaffClient,
+    add_request,
+    add_staff,
+    ago,
+    audit_rows,
+    candidacy_call,
+    closed_hours_app,
+    colleague,
+    coordinator,
+    get_request,
+    html,
+    sign_in_page_redirect,
+    staff_id,
+)
+from voiceline.extensions import db
+from voiceline.models import CallbackRequest, now_utc
+
+
+@pytest.fixture
+def app(make_app):
+    return closed_hours_app(make_app)
+
+
+class FakeTwilio(HttpClient):
+    """Stands in for Twilio's API: answers every request with an MP3 (or a status)."""
+
+    def __init__(self, status: int = 200, body: bytes = b"ID3fake-mp3"):
+        super().__init__(logging.getLogger("fake-twilio"), False)
+        self.status, self.body, self.urls = status, body, []
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False):
+        self.urls.append(url)
+        return Response(self.status, self.body, {})
+
+
+def only_request(app) -> CallbackRequest:
+    with app.app_context():
+        [item] = db.session.scalars(sa.select(CallbackRequest)).all()
+        db.session.expunge(item)
+        return item
+
+
+def dl(doc, class_) -> dict[str, str]:
+    box = doc.one("dl", class_=class_)
+    return {div.one("dt").text: div.one("dd").text for div in box.find_all("div")}
+
+
+def test_every_answer_with_its_question_and_the_full_number(app, coordinator):
+    candidacy_call(app, answers=("1", "2", "1", "1", "2"))
+    item = only_request(app)
+    doc = coordinator.page(f"/staff/callbacks/{item.id}")
+    assert doc.one("h1").text.startswith(f"Callback request #{item.id}")
+    phone = doc.one("p", class_="phone-big").one("a")
+    assert (phone.text, phone.get("href")) == ("(617) 555-0123", "tel:+16175550123")
+    assert dl(doc, "answers") == {
+        "Are you 18 or older?": "Yes",
+        "Have you been diagnosed with depression or another mood disorder?": "No",
+        "Have you tried two or more antidepressants without enough relief?": "Yes",
+        "Are you under the care of a doctor or therapist right now?": "Yes",
+        "Have you ever had psychosis, do you have high blood pressure that is not under control, "
+        "or are you pregnant?": "No",
+    }
+    facts = dl(doc, "facts")
+    assert facts["Reason"] == "New patient (candidacy)" and facts["Best time"] == "Morning"
+    assert facts["Voicemail may name the clinic?"] == "No, do not say the clinic's name"
+    assert facts["Tries so far"] == "0 (0 of 3 without reaching them)"
+    [entry] = audit_rows(app, "view_callback")
+    assert (entry.callback_id, entry.actor, entry.address) == (item.id, "ana@clinic.example", "127.0.0.1")
+
+
+def test_times_are_in_clinic_time(app, coordinator):
+    created = dt.datetime(2026, 11, 27, 19, 5, tzinfo=dt.UTC)  # 2:05 PM in New York
+    callback_id = add_request(app, created_at=created)
+    doc = coordinator.page(f"/staff/callbacks/{callback_id}")
+    received = dl(doc, "facts")["Received"]
+    this_year = now_utc().astimezone(ZoneInfo("America/New_York")).year == 2026  # the year shows otherwise
+    assert received.startswith("Fri 27 Nov, 2:05 PM" if this_year else "Fri 27 Nov 2026, 2:05 PM")
+    assert doc.find("time", datetime="2026-11-27T19:05:00+00:00") is not None
+
+
+def test_history_earlier_calls_other_requests_and_crisis_presses(app, coordinator):
+    crisis = Phone(app, from_number="+16175550123")
+    crisis.call()
+    crisis.press("1")
+    crisis.press("9")  # the crisis key at the main menu
+    crisis.dial_result("completed")
+    crisis.hang_up()
+    old = add_request(app, phone="+16175550123", status="closed", outcome="wrong_number", created_at=ago(days=30),
+                      closed_at=ago(days=29))
+    call = candidacy_call(app)
+    with app.app_context():
+        item = db.session.scalar(sa.select(CallbackRequest).where(CallbackRequest.status == "open"))
+        db.session.expunge(item)
+    doc = coordinator.page(f"/staff/callbacks/{item.id}")
+    safety = doc.one("section", class_="callout-safety")
+    assert "This caller used the crisis line" in safety.text
+    assert "dialled 988 — Connected" in safety.text
+    calls = doc.one("section", **{"aria-labelledby": "calls-h"})
+    rows = [tr.text for tr in calls.one("tbody").find_all("tr")]
+    assert len(rows) == 2
+    assert "Latest for this request" in rows[0] and "Asked for a callback" in rows[0]
+    assert "welcome → main menu → prescreen age → prescreen diagnosis" in rows[0]
+    assert "Put through to the 988 crisis line" in rows[1]
+    others = doc.one("section", **{"aria-labelledby": "others-h"})
+    assert f"#{old}" in others.text and "closed: Wrong number" in others.text
+    assert others.one("a").get("href") == f"/staff/callbacks/{old}"
+    assert call.call_sid not in doc.one("main").text  # Twilio ids are not for coordinators
+
+
+def test_caller_supplied_text_is_escaped(app, coordinator):
+    phone = Phone(app, from_number="+16175550177")
+    phone.call()
+    phone.press_through("1", "2", "1", "1")  # English, insurance, uses insurance, commercial
+    phone.say("<script>alert(1)</script> Aetna")
+    phone.press_through("1", "1", "2", "2")  # callback capture: this number, mornings, no, no message
+    phone.hang_up()
+    item = only_request(app)
+    assert item.answers["carrier"] == "<script>alert(1)</script> Aetna"
+    coordinator.post(f"/staff/callbacks/{item.id}/notes", {"text": 'Said "<img src=x onerror=alert(2)>" & hung up'})
+    for path in ("/staff/", f"/staff/callbacks/{item.id}"):
+        response = coordinator.get(path)
+        body = response.get_data(as_text=True)
+        assert "<script>alert(1)" not in body and "<img src=x" not in body
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; Aetna" in body
+        doc = html(response)
+        assert doc.find_all("script") == [] and doc.find("img") is None
+        assert "<script>alert(1)</script> Aetna" in doc.one("main").text
+    doc = html(response)
+    assert 'Said "<img src=x onerror=alert(2)>" & hung up' in doc.one("section", id="notes").text
+
+
+def test_viewing_my_item_renews_my_claim(app, coordinator):
+    ana = staff_id(app, "ana@clinic.example")
+    callback_id = add_request(app, claimed_by_id=ana, claimed_at=ago(minutes=20))
+    doc = coordinator.page(f"/staff/callbacks/{callback_id}")
+    assert "You are working on this request." in doc.one("section", class_="work").text
+    assert get_request(app, callback_id).claimed_at > ago(minutes=1)
+
+
+def test_someone_elses_item_says_who_has_it_and_is_not_taken(app, coordinator, colleague):
+    ben = staff_id(app, "ben@clinic.example")
+    claimed_at = ago(minutes=3)
+    callback_id = add_request(app, claimed_by_id=ben, claimed_at=claimed_at)
+    doc = coordinator.page(f"/staff/callbacks/{callback_id}")
+    work = doc.one("section", class_="work")
+    assert "Ben Carter is working on this request right now." in work.text
+    assert "Their claim ends by itself after 30 minutes without activity" in work.text
+    assert work.find("form", id="log-attempt") is None
+    assert [b.text for b in work.find_all("button")] == []
+    item = get_request(app, callback_id)
+    assert (item.claimed_by_id, item.claimed_at) == (ben, claimed_at)
+
+
+def test_a_missing_request_is_a_friendly_404(coordinator):
+    for path in ("/staff/callbacks/999999", "/staff/no-such-page"):
+        response = coordinator.get(path)
+        assert response.status_code == 404
+        assert html(response).one("h1").text == "Not found"
+    response = coordinator.client.get("/voice/no-such-hook", base_url="https://localhost")
+    assert response.status_code == 404 and b"Voiceline" not in response.get_data()
+
+
+# ---- the voice message ---------------------------------------------------------------------------
+def test_voice_message_plays_through_our_app_only(app, coordinator):
+    fake = app.extensions["voiceline.twilio_http"] = FakeTwilio()
+    call = candidacy_call(app, message=True)
+    item = only_request(app)
+    assert item.recording_sid == call.recording_sid
+    response = coordinator.get(f"/staff/callbacks/{item.id}")
+    body = response.get_data(as_text=True)
+    assert "api.twilio.com" not in body and call.recording_url not in body
+    audio = html(response).one("audio")
+    src = f"/staff/callbacks/{item.id}/recordings/{call.recording_sid}"
+    assert audio.get("src") == src and "controls" in audio.attrs
+    assert audit_rows(app, "play_recording") == [] and fake.urls == []  # nothing fetched until played
+
+    played = coordinator.get(src)
+    assert played.status_code == 200 and played.mimetype == "audio/mpeg"
+    assert played.get_data() == b"ID3fake-mp3"
+    assert played.headers["Cache-Control"] == "no-store"
+    assert fake.urls == [f"https://api.twilio.com/2010-04-01/Accounts/AC{'1' * 32}/Recordings/"
+                         f"{call.recording_sid}.mp3"]
+    part = coordinator.get(src, headers={"Range": "bytes=0-3"})  # how Safari asks for audio
+    assert part.status_code == 206 and part.get_data() == b"ID3f"
+    assert part.headers["Content-Range"] == "bytes 0-3/11"
+    entry = audit_rows(app, "play_recording")[0]
+    assert (entry.callback_id, entry.actor, entry.detail) == (item.id, "ana@clinic.example",
+                                                            {"recording_sid": call.recording_sid})
+    assert "api.twilio.com" not in coordinator.get("/staff/").get_data(as_text=True)
+
+
+def test_voice_message_needs_sign_in(app):
+    fake = app.extensions["voiceline.twilio_http"] = FakeTwilio()
+    call = candidacy_call(app, message=True)
+    item = only_request(app)
+    response = StaffClient(app).get(f"/staff/callbacks/{item.id}/recordings/{call.recording_sid}")
+    assert sign_in_page_redirect(response)
+    assert fake.urls == [] and audit_rows(app, "play_recording") == []
+
+
+def test_only_this_callers_messages_can_be_played(app, coordinator):
+    fake = app.extensions["voiceline.twilio_http"] = FakeTwilio()
+    candidacy_call(app, message=True)
+    item = only_request(app)
+    other_sid = "RE" + uuid.uuid4().hex
+    response = coordinator.get(f"/staff/callbacks/{item.id}/recordings/{other_sid}")
+    assert response.status_code == 404
+    assert fake.urls == [] and audit_rows(app, "play_recording") == []
+
+
+def test_unavailable_message_gets_a_plain_explanation(app, coordinator):
+    app.extensions["voiceline.twilio_http"] = FakeTwilio(status=404, body=b"{}")
+    call = candidacy_call(app, message=True)
+    item = only_request(app)
+    response = coordinator.get(f"/staff/callbacks/{item.id}/recordings/{call.recording_sid}")
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    doc = html(response)
+    assert doc.one("h1").text == "The voice message cannot be played right now"
+    assert "Try again in a few minutes" in doc.one("main").text
+    assert doc.find("a", href=f"/staff/callbacks/{item.id}") is not None
+    assert len(audit_rows(app, "play_recording")) == 1  # the attempt to listen is still recorded
+
+
+def test_without_an_account_sid_the_page_says_messages_cannot_be_played(make_app):
+    app = closed_hours_app(make_app)
+    app.config["TWILIO_ACCOUNT_SID"] = None
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app).signed_in_as("ana@clinic.example")
+    candidacy_call(app, message=True)
+    doc = browser.page(f"/staff/callbacks/{only_request(app).id}")
+    section = doc.one("section", **{"aria-labelledby": "message-h"})
+    assert section.find("audio") is None and "TWILIO_ACCOUNT_SID is not set" in section.text

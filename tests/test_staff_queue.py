@@ -1,0 +1,191 @@
+"""The queue page: order, what each row shows, filters, pages, and staying fast."""
+
+import datetime as dt
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from tests.test_staff_support import (  # noqa: F401  (fixtures)
+    StaffClient,
+    add_request,
+    add_staff,
+    ago,
+    audit_rows,
+    colleague,
+    coordinator,
+    html,
+    staff_id,
+    table_rows,
+)
+from voiceline.extensions import db
+from voiceline.models import CallbackRequest, now_utc
+from voiceline.models.callbacks import PRIORITY_MISSED
+
+
+def ids(doc) -> list[int]:
+    return [int(row["Request"].split()[0].lstrip("#")) for row in table_rows(doc, "queue-table")]
+
+
+def test_requested_calls_first_then_oldest_first(app, coordinator):
+    missed_old = add_request(app, reason="missed_call", requested_by_caller=False, missed=True,
+                             priority=PRIORITY_MISSED, created_at=ago(hours=5))
+    newer = add_request(app, created_at=ago(hours=1))
+    older = add_request(app, created_at=ago(hours=2))
+    add_request(app, status="closed", outcome="booked", created_at=ago(hours=9))
+    doc = coordinator.page("/staff/")
+    assert ids(doc) == [older, newer, missed_old]
+    assert "3 open requests." in doc.one("p", class_="lead").text
+    [missed_row] = [r for r in table_rows(doc, "queue-table") if r["Request"].startswith(f"#{missed_old} ")]
+    assert missed_row["Reason"] == "Missed call Did not ask for a call"
+
+
+def test_row_shows_masked_phone_and_the_callers_answers_in_words(app, coordinator):
+    add_request(app, phone="+16175550188", language="es", reason="insurance", preferred_window="evening",
+                answers={"coverage": "insurance", "plan_type": "va_tricare", "carrier": "Aetna"}, attempts=2,
+                created_at=ago(hours=3, minutes=5))
+    response = coordinator.get("/staff/")
+    body = response.get_data(as_text=True)
+    assert "6175550188" not in body and "555-0188" not in body and "555" not in body
+    [row] = table_rows(html(response), "queue-table")
+    assert row["Request"].endswith(" •••-•••-0188phone ending in 0188")  # and what a screen reader says
+    assert (row["Reason"], row["Language"], row["Best time"]) == ("Insurance and cost", "Spanish", "Evening")
+    assert row["What they told us"] == "pays by insurance · plan VA/TRICARE · carrier Aetna"
+    assert row["Waiting"] == "3 h 5 min" and row["Tries"] == "2" and row["Who has it"] == "Nobody yet"
+
+
+def test_summary_follows_the_order_of_the_questions(app, coordinator):
+    # Stored answers can come back in any key order (PostgreSQL's JSONB sorts them).
+    add_request(app, answers={"under_care_now": "no", "age_18_or_older": "yes", "mood_disorder_diagnosis": "no"})
+    [row] = table_rows(coordinator.page("/staff/"), "queue-table")
+    assert row["What they told us"] == "18+ yes · mood dx no · in care no"
+
+
+def test_overdue_mark_after_the_sla(make_app):
+    app = make_app(CALLBACK_SLA_HOURS="4")
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app).signed_in_as("ana@clinic.example")
+    late = add_request(app, created_at=ago(hours=4, minutes=1))
+    on_time = add_request(app, created_at=ago(hours=3, minutes=59))
+    doc = browser.page("/staff/")
+    rows = {int(r["Request"].split()[0][1:]): r for r in table_rows(doc, "queue-table")}
+    assert rows[late]["Waiting"] == "4 h 1 min Overdue"  # in words, not only colour
+    assert rows[on_time]["Waiting"] == "3 h 59 min"
+    assert "more than 4 hours" in doc.one("main").text
+    overdue_rows = doc.find("table").find_all("tr", class_="is-overdue")
+    assert len(overdue_rows) == 1
+
+
+def test_who_has_it_only_while_the_claim_is_live(app, coordinator, colleague):
+    ben, ana = staff_id(app, "ben@clinic.example"), staff_id(app, "ana@clinic.example")
+    live = add_request(app, claimed_by_id=ben, claimed_at=ago(minutes=5), created_at=ago(hours=3))
+    stale = add_request(app, claimed_by_id=ben, claimed_at=ago(minutes=31), created_at=ago(hours=2))
+    mine = add_request(app, claimed_by_id=ana, claimed_at=ago(minutes=1), created_at=ago(hours=1))
+    rows = table_rows(coordinator.page("/staff/"), "queue-table")
+    assert [(r["Request"].split()[0], r["Who has it"]) for r in rows] == [
+        (f"#{live}", "Ben Carter"), (f"#{stale}", "Nobody yet"), (f"#{mine}", "You")]
+
+
+def test_filters(app, coordinator):
+    ana = staff_id(app, "ana@clinic.example")
+    english = add_request(app, language="en", reason="candidacy", created_at=ago(hours=4))
+    spanish = add_request(app, language="es", reason="insurance", created_at=ago(hours=3))
+    mine = add_request(app, language="en", reason="general", claimed_by_id=ana, claimed_at=ago(minutes=2),
+                       created_at=ago(hours=2))
+    closed = add_request(app, status="closed", outcome="wrong_number", closed_at=ago(hours=1),
+                         created_at=ago(hours=5))
+    assert ids(coordinator.page("/staff/?language=es")) == [spanish]
+    assert ids(coordinator.page("/staff/?reason=candidacy")) == [english]
+    assert ids(coordinator.page("/staff/?mine=y")) == [mine]
+    doc = coordinator.page("/staff/?status=closed")
+    assert ids(doc) == [closed]
+    [closed_row] = table_rows(doc, "queue-table")
+    assert closed_row["Outcome"] == "Closed Wrong number"
+    assert closed_row["Closed"].startswith("Closed ") and "Overdue" not in closed_row["Closed"]
+    assert set(ids(coordinator.page("/staff/?status=all"))) == {english, spanish, mine, closed}
+    # Nonsense in the query string falls back to the default view instead of failing.
+    doc = coordinator.page("/staff/?status=bogus&reason=<b>&language=xx&page=abc")
+    assert ids(doc) == [english, spanish, mine]
+    # The form shows what is applied, every control labelled.
+    form = coordinator.page("/staff/?language=es&mine=y").one("form", class_="filters")
+    assert form.one("select", name="language").find("option", selected=True).get("value") == "es"
+    assert "checked" in form.one("input", name="mine").attrs
+    for control in form.find_all("select") + form.find_all("input"):
+        assert form.one("label", **{"for": control.get("id")}).text
+    entries = audit_rows(app, "list_callbacks")
+    assert {"status": "open", "language": "es", "mine": True, "page": 1} in [e.detail for e in entries]
+
+
+def test_pages_of_fifty_keep_the_filters(app, coordinator):
+    start = ago(days=2)
+    with app.app_context():
+        db.session.execute(sa.insert(CallbackRequest), [
+            dict(phone=f"+1212555{i:04d}", language="es", reason="general", call_sid=f"CA{i:032d}",
+                 prompts_version="t", created_at=start + dt.timedelta(minutes=i))
+            for i in range(120)])
+        db.session.commit()
+    doc = coordinator.page("/staff/?language=es")
+    assert len(ids(doc)) == 50
+    nav = doc.one("nav", class_="pagination")
+    assert "Page 1 of 3" in nav.text and nav.find("a", rel="prev") is None
+    next_link = nav.one("a", rel="next").get("href")
+    assert next_link == "/staff/?page=2&status=open&language=es"
+    second = coordinator.page(next_link)
+    last = coordinator.page("/staff/?page=99&language=es")  # past the end: the last page
+    assert len(ids(second)) == 50 and len(ids(last)) == 20
+    assert "Page 3 of 3" in last.one("nav", class_="pagination").text
+    assert last.one("nav", class_="pagination").find("a", rel="next") is None
+    assert len(set(ids(doc)) | set(ids(second)) | set(ids(last))) == 120
+
+
+def test_empty_queue_says_so(coordinator):
+    doc = coordinator.page("/staff/")
+    assert doc.find("table") is None
+    assert "Nothing waiting" in doc.one("div", class_="empty").text
+    assert doc.one("form", class_="next-form").one("button").text == "Next request"
+
+
+def _statements(app, path, browser):
+    count = 0
+
+    def counter(*_):
+        nonlocal count
+        count += 1
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", counter)
+    try:
+        assert browser.get(path).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", counter)
+    return count
+
+
+def test_no_query_per_row(app, coordinator, colleague):
+    ben = staff_id(app, "ben@clinic.example")
+    add_request(app, claimed_by_id=ben, claimed_at=ago(minutes=1))
+    few = _statements(app, "/staff/", coordinator)
+    for i in range(30):
+        add_request(app, claimed_by_id=ben if i % 2 else None, claimed_at=now_utc() if i % 2 else None)
+    many = _statements(app, "/staff/", coordinator)
+    assert many == few, "the queue page makes a query per row"
+    assert few <= 8
+
+
+@pytest.mark.slow
+def test_queue_stays_fast_with_100000_requests(app, coordinator):
+    start = now_utc() - dt.timedelta(days=60)
+    with app.app_context():
+        for chunk in range(10):
+            db.session.execute(sa.insert(CallbackRequest), [
+                dict(phone=f"+1{2000000000 + n}", language="en" if n % 3 else "es", reason="general",
+                     call_sid=f"CA{n:032d}", prompts_version="t", answers={"coverage": "self_pay"},
+                     status="open" if n % 4 else "closed", created_at=start + dt.timedelta(seconds=n * 50))
+                for n in range(chunk * 10_000, (chunk + 1) * 10_000)])
+        db.session.commit()
+    for path in ("/staff/", "/staff/?language=es", "/staff/?page=700", "/staff/?status=closed&page=200"):
+        began = time.perf_counter()
+        doc = coordinator.page(path)
+        assert time.perf_counter() - began < 2.0, path
+        assert len(ids(doc)) == 50

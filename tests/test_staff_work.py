@@ -1,0 +1,255 @@
+"""Working the queue from the pages: Next, Claim, Release, attempts, notes, Reopen."""
+
+import sqlalchemy as sa
+
+from tests.test_staff_support import (  # noqa: F401  (fixtures)
+    StaffClient,
+    add_request,
+    add_staff,
+    admin,
+    ago,
+    audit_rows,
+    colleague,
+    coordinator,
+    flashes,
+    follow,
+    get_request,
+    html,
+    staff_id,
+    table_rows,
+)
+from voiceline.extensions import db
+from voiceline.models import CallbackAttempt, CallbackNote
+from voiceline.models.callbacks import PRIORITY_MISSED
+from voiceline.queue.work import OUTCOMES
+
+
+def attempts(app, callback_id: int) -> list[CallbackAttempt]:
+    with app.app_context():
+        rows = db.session.scalars(sa.select(CallbackAttempt).where(CallbackAttempt.callback_id == callback_id)
+                                  .order_by(CallbackAttempt.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def _queue_rows(browser, query: str = ""):
+    return table_rows(browser.page("/staff/" + query), "queue-table")
+
+
+def ids_in_queue(browser):
+    return [r["Request"].split()[0] for r in _queue_rows(browser)]
+
+
+# ---- Next ------------------------------------------------------------------------------------------
+def test_next_claims_the_first_in_line_and_opens_it(app, coordinator, colleague):
+    missed = add_request(app, reason="missed_call", requested_by_caller=False, missed=True,
+                         priority=PRIORITY_MISSED, created_at=ago(hours=9))
+    first = add_request(app, created_at=ago(hours=2))
+    second = add_request(app, created_at=ago(hours=1))
+    response = coordinator.post("/staff/next")
+    assert response.headers["Location"] == f"/staff/callbacks/{first}"
+    doc = html(coordinator.get(response.headers["Location"]))
+    assert flashes(doc) == [f"Done: Request #{first} is yours now. Others can see you are working on it."]
+    assert "You are working on this request." in doc.one("section", class_="work").text
+    assert get_request(app, first).claimed_by_id == staff_id(app, "ana@clinic.example")
+    # A colleague's Next skips what is taken.
+    for expected in (second, missed):
+        response = colleague.post("/staff/next")
+        assert response.headers["Location"] == f"/staff/callbacks/{expected}"
+        colleague.get(response.headers["Location"])
+    doc = follow(colleague, colleague.post("/staff/next"))
+    assert flashes(doc) == ["Note: There is nothing waiting in the queue right now."]
+    assert doc.one("h1").text == "Callback queue"
+    claims = [e for e in audit_rows(app, "claim") if e.detail == {"via": "next"}]
+    assert [(e.callback_id, e.actor) for e in claims] == [
+        (first, "ana@clinic.example"), (second, "ben@clinic.example"), (missed, "ben@clinic.example")]
+
+
+# ---- Claim and Release -----------------------------------------------------------------------------
+def test_claim_and_release(app, coordinator):
+    callback_id = add_request(app)
+    doc = coordinator.page(f"/staff/callbacks/{callback_id}")
+    assert "Nobody is working on this request yet." in doc.one("section", class_="work").text
+    doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
+    assert flashes(doc) == [f"Done: Request #{callback_id} is yours now. Others can see you are working on it."]
+    work = doc.one("section", class_="work")
+    assert [b.text for b in work.find_all("button")] == ["Release it back to the queue", "Save this call"]
+    rows = {r["Request"].split()[0]: r for r in _queue_rows(coordinator)}
+    assert rows[f"#{callback_id}"]["Who has it"] == "You"
+
+    doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/release"))
+    assert flashes(doc) == [f"Done: Request #{callback_id} is back in the queue for anyone to take."]
+    item = get_request(app, callback_id)
+    assert (item.claimed_by_id, item.claimed_at) == (None, None)
+    # Looking at my own item renews the claim (and says so in the log).
+    assert [e.action for e in audit_rows(app) if e.callback_id == callback_id] == [
+        "view_callback", "claim", "claim", "view_callback", "release"]
+
+
+def test_someone_elses_claim_is_explained_and_left_alone(app, coordinator, colleague):
+    callback_id = add_request(app)
+    colleague.post(f"/staff/callbacks/{callback_id}/claim")
+    ben = staff_id(app, "ben@clinic.example")
+    for action, data in (("claim", {}), ("release", {}), ("attempts", {"outcome": "booked"})):
+        response = coordinator.post(f"/staff/callbacks/{callback_id}/{action}", data)
+        assert response.headers["Location"] == f"/staff/callbacks/{callback_id}", action
+        doc = html(coordinator.get(response.headers["Location"]))
+        [message] = flashes(doc)
+        assert message == "Not done: Ben Carter is working on this request right now.", action
+        assert doc.one("div", class_="flash").get("role") == "alert"
+        assert get_request(app, callback_id).claimed_by_id == ben
+    assert attempts(app, callback_id) == []
+    assert [e.actor for e in audit_rows(app, "claim")] == ["ben@clinic.example"]
+
+
+def test_an_admin_can_release_anyones_claim(app, colleague, admin):
+    callback_id = add_request(app)
+    colleague.post(f"/staff/callbacks/{callback_id}/claim")
+    doc = admin.page(f"/staff/callbacks/{callback_id}")
+    assert "Release Ben Carter's claim" in [b.text for b in doc.find_all("button")]
+    admin.post(f"/staff/callbacks/{callback_id}/release")
+    assert get_request(app, callback_id).claimed_by_id is None
+
+
+def test_acting_on_a_request_that_does_not_exist(coordinator):
+    response = coordinator.post("/staff/callbacks/999999/claim")
+    assert response.headers["Location"] == "/staff/"
+    assert flashes(html(coordinator.get("/staff/"))) == ["Not done: There is no callback request #999999."]
+
+
+# ---- attempts ----------------------------------------------------------------------------------------
+def test_the_attempt_form_offers_every_outcome_in_a_labelled_group(app, coordinator):
+    callback_id = add_request(app)
+    form = coordinator.page(f"/staff/callbacks/{callback_id}").one("form", id="log-attempt")
+    fieldset = form.one("fieldset")
+    assert fieldset.one("legend").text == "How did the call go?"
+    radios = fieldset.find_all("input", type="radio")
+    assert [r.get("value") for r in radios] == list(OUTCOMES)
+    assert [fieldset.one("label", **{"for": r.get("id")}).text for r in radios] == [o.label for o in OUTCOMES.values()]
+    assert form.one("label", **{"for": "note"}).text == "Note about this call (optional)"
+
+
+def test_reaching_them_closes_the_request(app, coordinator):
+    callback_id = add_request(app)
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
+    response = coordinator.post(f"/staff/callbacks/{callback_id}/attempts",
+                                {"outcome": "booked", "note": "Tue 10 am with Dr. Shah"})
+    doc = follow(coordinator, response)
+    assert flashes(doc) == [f"Done: Saved: Reached – consultation booked. Request #{callback_id} is closed."]
+    item = get_request(app, callback_id)
+    assert (item.status, item.outcome, item.attempts, item.claimed_by_id) == ("closed", "booked", 1, None)
+    [attempt] = attempts(app, callback_id)
+    assert (attempt.outcome, attempt.note) == ("booked", "Tue 10 am with Dr. Shah")
+    doc = coordinator.page(f"/staff/callbacks/{callback_id}")
+    work = doc.one("section", class_="work")
+    assert "Closed" in work.text and "by Ana Ortiz: Reached – consultation booked." in work.text
+    assert work.find("form", id="log-attempt") is None
+    tries = doc.one("section", **{"aria-labelledby": "attempts-h"}).text
+    assert "Ana Ortiz" in tries and "Reached – consultation booked" in tries and "Tue 10 am with Dr. Shah" in tries
+    assert ids_in_queue(coordinator) == []
+
+
+def test_unreachable_after_max_attempts(app, coordinator):
+    callback_id = add_request(app)
+    messages = []
+    for outcome in ("no_answer", "left_voicemail", "no_answer"):
+        doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": outcome}))
+        messages += flashes(doc)
+    assert messages == [
+        f"Done: Saved: No answer. Request #{callback_id} is back in the queue (1 of 3 tries without reaching them).",
+        f"Done: Saved: Left voicemail. Request #{callback_id} is back in the queue "
+        "(2 of 3 tries without reaching them).",
+        f"Done: Saved: No answer. That was try 3 without reaching them, so request #{callback_id} "
+        "is now closed as unreachable.",
+    ]
+    item = get_request(app, callback_id)
+    assert (item.status, item.outcome, item.attempts) == ("closed", "unreachable", 3)
+    assert [a.outcome for a in attempts(app, callback_id)] == ["no_answer", "left_voicemail", "no_answer"]
+    rows = [r for r in _queue_rows(coordinator, "?status=closed") if r["Request"].startswith(f"#{callback_id} ")]
+    assert rows[0]["Outcome"] == "Closed Unreachable"
+
+
+def test_max_attempts_comes_from_config(make_app):
+    app = make_app(MAX_ATTEMPTS="1")
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app).signed_in_as("ana@clinic.example")
+    callback_id = add_request(app)
+    browser.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": "no_answer"})
+    assert get_request(app, callback_id).outcome == "unreachable"
+
+
+def test_attempt_without_an_outcome_is_shown_again_with_the_note_kept(app, coordinator):
+    callback_id = add_request(app)
+    response = coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"note": "Line was busy <3"})
+    assert response.status_code == 400
+    doc = html(response)
+    assert flashes(doc) == ["Not done: The call was not saved yet: Choose how the call went."]
+    form = doc.one("form", id="log-attempt")
+    assert form.one("p", class_="error-message").text == "Error: Choose how the call went."
+    assert form.one("fieldset").get("aria-describedby") == "outcome-error"
+    assert form.one("textarea", name="note").text == "Line was busy <3"
+    assert attempts(app, callback_id) == []
+    response = coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": "gone_fishing"})
+    assert response.status_code == 400 and attempts(app, callback_id) == []
+
+
+def test_attempt_on_a_closed_request(app, coordinator):
+    callback_id = add_request(app, status="closed", outcome="booked", closed_at=ago(hours=1))
+    doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": "no_answer"}))
+    assert flashes(doc) == ["Not done: This request is already closed."]
+    assert attempts(app, callback_id) == []
+
+
+# ---- notes -----------------------------------------------------------------------------------------------
+def test_notes(app, coordinator, colleague):
+    callback_id = add_request(app)
+    doc = follow(colleague, colleague.post(f"/staff/callbacks/{callback_id}/notes",
+                                           {"text": "Prefers Spanish.\nCall after 4 pm."}))
+    assert flashes(doc) == ["Done: Note added."]
+    notes = coordinator.page(f"/staff/callbacks/{callback_id}").one("section", id="notes")
+    [entry] = notes.one("ol").find_all("li")
+    assert "Ben Carter" in entry.one("p", class_="timeline-meta").text
+    assert entry.one("p", class_="note-text").text == "Prefers Spanish. Call after 4 pm."
+    with colleague.app.app_context():
+        [note] = db.session.scalars(sa.select(CallbackNote)).all()
+        assert note.text == "Prefers Spanish.\nCall after 4 pm."
+    [audit] = audit_rows(app, "note")
+    assert (audit.callback_id, audit.actor) == (callback_id, "ben@clinic.example")
+
+
+def test_an_empty_note_is_refused(app, coordinator):
+    callback_id = add_request(app)
+    response = coordinator.post(f"/staff/callbacks/{callback_id}/notes", {"text": ""})
+    assert response.status_code == 400
+    assert flashes(html(response)) == ["Not done: The note was not added: Write the note first."]
+    notes = html(response).one("section", id="notes")
+    assert notes.one("p", class_="error-message").text == "Error: Write the note first."
+    response = coordinator.post(f"/staff/callbacks/{callback_id}/notes", {"text": "   "})
+    assert flashes(follow(coordinator, response)) == ["Not done: A note cannot be empty."]
+    assert audit_rows(app, "note") == []
+
+
+# ---- reopen --------------------------------------------------------------------------------------------
+def test_admin_reopens_a_closed_request(app, coordinator, admin):
+    callback_id = add_request(app, status="closed", outcome="not_interested", closed_at=ago(hours=1),
+                              attempts=1)
+    assert "Reopen this request" not in coordinator.page(f"/staff/callbacks/{callback_id}").text
+    assert coordinator.post(f"/staff/callbacks/{callback_id}/reopen").status_code == 403
+    assert get_request(app, callback_id).status == "closed"
+
+    assert "Reopen this request" in admin.page(f"/staff/callbacks/{callback_id}").text
+    doc = follow(admin, admin.post(f"/staff/callbacks/{callback_id}/reopen"))
+    assert flashes(doc) == [f"Done: Request #{callback_id} is open again and back in the queue, "
+                            "with a fresh count of tries."]
+    item = get_request(app, callback_id)
+    assert (item.status, item.outcome, item.unsuccessful_attempts) == ("open", None, 0)
+    [entry] = audit_rows(app, "reopen")
+    assert entry.detail == {"was": "not_interested"}
+
+
+def test_reopen_refused_while_the_phone_has_another_open_request(app, admin):
+    closed = add_request(app, phone="+16175550150", status="closed", outcome="booked", closed_at=ago(hours=2))
+    open_now = add_request(app, phone="+16175550150")
+    doc = follow(admin, admin.post(f"/staff/callbacks/{closed}/reopen"))
+    assert flashes(doc) == [f"Not done: This phone already has an open request (#{open_now}); work that one instead."]
+    assert get_request(app, closed).status == "closed"

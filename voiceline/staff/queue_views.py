@@ -1,0 +1,236 @@
+"""Reading the queue: the list, one request with its history, its voice message, safety events.
+
+Every look at a caller's record is audited. GET views record and commit first, then read:
+committing expires what was loaded, and a lazy load after that (several relationships are
+lazy="raise") would fail the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import Response, current_app, render_template, request
+from flask_login import current_user
+
+from voiceline import audit, twilio_api
+from voiceline.extensions import db
+from voiceline.models import Call, CallbackRequest, Recording, SafetyEvent, StaffUser, now_utc
+from voiceline.models.callbacks import OPEN
+from voiceline.phones import display, last_four, mask
+from voiceline.queue import answers, listing, work
+from voiceline.staff import words
+from voiceline.staff.blueprint import address, bp, policy, staff
+from voiceline.staff.forms import AttemptForm, NoteForm, QueueFiltersForm
+
+SAFETY_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the queue list, worked out here so the template only prints."""
+
+    id: int
+    phone: str  # masked: •••-•••-0123
+    last_four: str
+    language: str
+    reason: str
+    missed: bool
+    window: str
+    summary: str
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+    overdue: bool
+    attempts: int
+    open: bool
+    outcome: str | None
+    holder: str | None
+    mine: bool
+
+
+def ordered(given: dict, questions: dict[str, str]) -> dict:
+    """Answers in the order the flow asks them (PostgreSQL's JSONB keeps no key order)."""
+    rank = {field: index for index, field in enumerate(questions)}
+    return dict(sorted((given or {}).items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+
+
+def flow_questions() -> dict[str, str]:
+    return answers.questions(current_app.extensions["voiceline.flow"])
+
+
+def is_overdue(item: CallbackRequest, now: dt.datetime) -> bool:
+    sla = dt.timedelta(hours=current_app.config["CALLBACK_SLA_HOURS"])
+    return item.status == OPEN and item.created_at <= now - sla
+
+
+def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rules: work.Policy) -> Row:
+    live = work.claim_is_live(item, now, rules)
+    holder = item.claimed_by if live else None  # joined by queue_page: no query here
+    return Row(
+        id=item.id, phone=mask(item.phone), last_four=last_four(item.phone),
+        language=answers.LANGUAGES.get(item.language, item.language),
+        reason=answers.reason_words(item.reason), missed=item.missed,
+        window=answers.WINDOWS.get(item.preferred_window or "", "Not given"),
+        summary=answers.summary(ordered(item.answers, questions)), created_at=item.created_at,
+        closed_at=item.closed_at,
+        overdue=is_overdue(item, now), attempts=item.attempts, open=item.status == OPEN,
+        outcome=work.FINAL_OUTCOME_LABELS.get(item.outcome or "", item.outcome),
+        holder=holder.name if holder is not None else None,
+        mine=holder is not None and holder.id == current_user.id,
+    )
+
+
+@bp.get("/")
+def queue():
+    form = QueueFiltersForm(formdata=request.args)
+    form.validate()
+    filters = listing.Filters(status=form.value("status"), reason=form.value("reason") or None,
+                              language=form.value("language") or None, mine=bool(form.value("mine")))
+    page_number = request.args.get("page", 1, type=int)
+    shown = {"status": filters.status, "reason": filters.reason, "language": filters.language,
+             "mine": filters.mine or None, "page": page_number}
+    audit.record(db.session, "list_callbacks", staff=staff(), address=address(),
+                 detail={k: v for k, v in shown.items() if v is not None})
+    db.session.commit()
+    now = now_utc()
+    rules = policy()
+    page = listing.queue_page(db.session, filters, staff(), now, rules, page=page_number)
+    questions = flow_questions()
+    args = {k: v for k, v in {"status": filters.status, "reason": filters.reason, "language": filters.language,
+                              "mine": "y" if filters.mine else None}.items() if v}
+    return render_template("staff/queue.html", form=form, filters=filters, page=page, now=now,
+                           rows=[row(item, now, questions, rules) for item in page.items], args=args,
+                           sla_hours=current_app.config["CALLBACK_SLA_HOURS"])
+
+
+# ---- one request ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Message:
+    sid: str
+    current: bool
+    created_at: dt.datetime | None
+    duration_seconds: int | None
+    problem: str | None
+
+
+def messages(item: CallbackRequest, recordings: list[Recording]) -> list[Message]:
+    """This request's voice message first, then any left on earlier calls from the phone."""
+    by_sid = {r.recording_sid: r for r in recordings}
+    sids = ([item.recording_sid] if item.recording_sid else []) + [
+        r.recording_sid for r in recordings if r.recording_sid != item.recording_sid]
+    out = []
+    for sid in sids:
+        rec = by_sid.get(sid)
+        out.append(Message(sid, sid == item.recording_sid, rec.created_at if rec else None,
+                           rec.duration_seconds if rec else None,
+                           words.RECORDING_STATUSES.get(rec.status) if rec else None))
+    return out
+
+
+def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
+                  note_form: NoteForm | None = None, status: int = 200):
+    """The detail page (also re-shown, with the form's errors, when a form on it was not valid)."""
+    item = db.get_or_404(CallbackRequest, callback_id)
+    now, me = now_utc(), staff()
+    if item.status == OPEN and item.claimed_by_id == me.id:
+        try:
+            with db.session.begin_nested():  # looking at my item keeps my claim alive
+                work.claim(db.session, callback_id, me, now, policy(), address=address())
+        except work.QueueError:
+            pass  # it lapsed and someone else took it: the page will say who
+    audit.record(db.session, "view_callback", staff=me, callback_id=callback_id, address=address())
+    db.session.commit()
+
+    item = db.session.get(CallbackRequest, callback_id)
+    history = listing.history(db.session, item)
+    questions = flow_questions()
+    live = work.claim_is_live(item, now, policy())
+    holder = history.claimed_by if live else None
+    mine = holder is not None and holder.id == me.id
+    closed_by = db.session.get(StaffUser, item.closed_by_id) if item.closed_by_id else None
+    given = ordered(item.answers, questions)
+    return render_template(
+        "staff/detail.html", item=item, history=history, now=now, words=words,
+        phone=display(item.phone), language=answers.LANGUAGES.get(item.language, item.language),
+        reason=answers.reason_words(item.reason),
+        window=answers.WINDOWS.get(item.preferred_window or "", "Not given"),
+        answers=[(questions.get(field, field.replace("_", " ").capitalize()),
+                  words.first_upper(answers.value_words(value))) for field, value in given.items()],
+        overdue=is_overdue(item, now), holder=holder, mine=mine, closed_by=closed_by,
+        can_work=item.status == OPEN and (holder is None or mine),
+        can_release=item.status == OPEN and holder is not None and (mine or me.is_admin),
+        outcome=work.FINAL_OUTCOME_LABELS.get(item.outcome or "", item.outcome),
+        max_attempts=policy().max_attempts, outcome_labels=work.FINAL_OUTCOME_LABELS,
+        claim_minutes=current_app.config["CLAIM_TIMEOUT_MINUTES"],
+        messages=messages(item, history.recordings),
+        playback=bool(current_app.config["TWILIO_ACCOUNT_SID"]),
+        other_requests=[(other, answers.reason_words(other.reason)) for other in history.other_requests],
+        languages=answers.LANGUAGES, attempt_form=attempt_form or AttemptForm(formdata=None),
+        note_form=note_form or NoteForm(formdata=None),
+    ), status
+
+
+@bp.get("/callbacks/<int:callback_id>")
+def detail(callback_id: int):
+    return render_detail(callback_id)
+
+
+def recording_belongs(item: CallbackRequest, recording_sid: str) -> bool:
+    """Only messages left on this request's calls (the ones its page lists) can be played here."""
+    if recording_sid == item.recording_sid:
+        return True
+    calls = sa.select(Call.call_sid).where(sa.or_(
+        Call.caller == item.phone, Call.callback_id == item.id, Call.call_sid == item.call_sid))
+    return db.session.scalar(sa.select(Recording.id).where(
+        Recording.recording_sid == recording_sid,
+        sa.or_(Recording.call_sid.in_(calls), Recording.call_sid == item.call_sid))) is not None
+
+
+@bp.get("/callbacks/<int:callback_id>/recordings/<recording_sid>")
+def recording(callback_id: int, recording_sid: str):
+    """The voice message, fetched from Twilio with the account's credentials and passed on:
+    staff never see (or need) the Twilio URL."""
+    item = db.get_or_404(CallbackRequest, callback_id)
+    if not recording_belongs(item, recording_sid):
+        return render_template("staff/error.html", title="No such message",
+                               message="This request has no voice message with that name."), 404
+    audit.record(db.session, "play_recording", staff=staff(), callback_id=callback_id, address=address(),
+                 detail={"recording_sid": recording_sid})
+    db.session.commit()
+    try:
+        audio = twilio_api.recording_audio(current_app, recording_sid)
+    except twilio_api.RecordingUnavailable as exc:
+        current_app.logger.warning("recording unavailable: %s", exc,
+                                   extra={"callback_id": callback_id, "recording_sid": recording_sid})
+        return render_template("staff/error.html", title="The voice message cannot be played right now",
+                               message="It could not be fetched from Twilio just now. Try again in a few "
+                                       "minutes; if it keeps happening, tell an admin.",
+                               detail=str(exc), back=callback_id), 503
+    response = Response(audio, mimetype="audio/mpeg",
+                        headers={"Content-Disposition": f'inline; filename="message-{callback_id}.mp3"'})
+    # Byte ranges: Safari (iPads at the front desk) will not play audio served without them.
+    return response.make_conditional(request, accept_ranges=True, complete_length=len(audio))
+
+
+# ---- safety events -------------------------------------------------------------------------------
+@bp.get("/safety-events")
+def safety_events():
+    page_number = request.args.get("page", 1, type=int)
+    audit.record(db.session, "view_safety_events", staff=staff(), address=address(),
+                 detail={"page": page_number})
+    db.session.commit()
+    page = db.paginate(sa.select(SafetyEvent).order_by(SafetyEvent.at.desc(), SafetyEvent.id.desc()),
+                       page=page_number, per_page=SAFETY_PER_PAGE, error_out=False)
+    phones = {event.caller for event in page.items if event.caller}
+    requests: dict[str, int] = {}
+    if phones:  # one query for the page: the newest request from each phone
+        for phone, callback_id in db.session.execute(
+                sa.select(CallbackRequest.phone, CallbackRequest.id).where(CallbackRequest.phone.in_(phones))
+                .order_by(CallbackRequest.created_at)):
+            requests[phone] = callback_id
+    events = [{"at": e.at, "caller": mask(e.caller), "last_four": last_four(e.caller),
+               "language": answers.LANGUAGES.get(e.language or "", "Not chosen"), "dialed": e.dialed,
+               "status": words.dial_status(e.dial_status), "callback_id": requests.get(e.caller or "")}
+              for e in page.items]
+    return render_template("staff/safety.html", page=page, events=events)

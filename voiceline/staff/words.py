@@ -1,0 +1,80 @@
+"""Plain words for the codes stored by the line and the queue, as coordinators read them."""
+
+from __future__ import annotations
+
+CALL_OUTCOMES = {
+    "callback_requested": "Asked for a callback",
+    "transferred": "Put through to patient services",
+    "crisis_line": "Put through to the 988 crisis line",
+    "missed": "Hung up before asking for anything",
+    "missed_no_number": "Hung up; no number to call back",
+    "no_callback_number": "Could not give a callback number",
+}
+
+# Twilio's DialCallStatus for the crisis-line transfer.
+DIAL_STATUSES = {
+    "completed": "Connected",
+    "answered": "Connected",
+    "busy": "Busy",
+    "no-answer": "No answer",
+    "failed": "Failed",
+    "canceled": "Caller hung up first",
+}
+
+RECORDING_STATUSES = {
+    "absent": "The message was empty, so Twilio did not keep it.",
+    "failed": "Twilio could not save this message.",
+}
+
+AUDIT_ACTIONS = {
+    "sign_in": "Signed in",
+    "sign_in_failed": "Failed sign-in",
+    "sign_out": "Signed out",
+    "view_callback": "Viewed a request",
+    "play_recording": "Played a voice message",
+    "claim": "Claimed a request",
+    "release": "Released a request",
+    "attempt": "Logged a call attempt",
+    "note": "Added a note",
+    "reopen": "Reopened a request",
+    "list_callbacks": "Viewed the queue",
+    "export": "Exported requests",
+    "view_safety_events": "Viewed safety events",
+    "view_audit": "Viewed the audit log",
+    "staff_add": "Added a staff account",
+    "staff_disable": "Disabled a staff account",
+    "staff_enable": "Enabled a staff account",
+    "staff_password_reset": "Reset a password",
+}
+
+VOICEMAIL = {True: "Yes, we may say the clinic's name", False: "No, do not say the clinic's name",
+             None: "Not asked"}
+
+
+def first_upper(text: str) -> str:
+    """"yes" -> "Yes", "self-pay" -> "Self-pay" (the rest left as the caller said it)."""
+    return text[:1].upper() + text[1:]
+
+
+def call_outcome(code: str | None) -> str:
+    if not code:
+        return "Call in progress or no outcome recorded"
+    return CALL_OUTCOMES.get(code, code.replace("_", " ").capitalize())
+
+
+def dial_status(code: str | None) -> str:
+    if not code:
+        return "Not reported yet"
+    return DIAL_STATUSES.get(code, code.replace("-", " ").capitalize())
+
+
+def node_words(node: str) -> str:
+    """A flow node id ("prescreen_age", "transfer.done") as a short readable step."""
+    return node.replace(".", " – ").replace("_", " ")
+
+
+def detail_words(detail: dict | None) -> str:
+    """An audit entry's detail as "key: value" pairs."""
+    if not detail:
+        return ""
+    return "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in detail.items() if value is not None)

@@ -1,0 +1,122 @@
+"""Working the queue: Next, Claim, Release, logging an attempt, notes, Reopen.
+
+Each view calls one service from voiceline.queue.work and commits once. A QueueError is
+something to tell the coordinator in plain words ("Ana is working on this request right
+now."): the transaction is rolled back and the message flashed.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, url_for
+
+from voiceline.extensions import db
+from voiceline.models import now_utc
+from voiceline.queue import work
+from voiceline.staff.blueprint import address, admin_required, bp, policy, staff
+from voiceline.staff.forms import AttemptForm, NoteForm
+from voiceline.staff.queue_views import render_detail
+
+
+def _done(callback_id: int | None = None, anchor: str | None = None):
+    if callback_id is None:
+        return redirect(url_for("staff.queue"))
+    return redirect(url_for("staff.detail", callback_id=callback_id, _anchor=anchor))
+
+
+def _failed(exc: work.QueueError, callback_id: int | None):
+    db.session.rollback()
+    flash(str(exc), "error")
+    if isinstance(exc, work.NotFound):
+        callback_id = None
+    return _done(callback_id)
+
+
+@bp.post("/next")
+def next_request():
+    """Claim the highest-priority, longest-waiting free request for me and open it."""
+    item = work.claim_next(db.session, staff(), now_utc(), policy(), address=address())
+    db.session.commit()
+    if item is None:
+        flash("There is nothing waiting in the queue right now.", "info")
+        return _done()
+    flash(f"Request #{item.id} is yours now. Others can see you are working on it.", "success")
+    return _done(item.id)
+
+
+@bp.post("/callbacks/<int:callback_id>/claim")
+def claim(callback_id: int):
+    try:
+        work.claim(db.session, callback_id, staff(), now_utc(), policy(), address=address())
+    except work.QueueError as exc:
+        return _failed(exc, callback_id)
+    db.session.commit()
+    flash(f"Request #{callback_id} is yours now. Others can see you are working on it.", "success")
+    return _done(callback_id)
+
+
+@bp.post("/callbacks/<int:callback_id>/release")
+def release(callback_id: int):
+    try:
+        work.release(db.session, callback_id, staff(), now_utc(), policy(), address=address())
+    except work.QueueError as exc:
+        return _failed(exc, callback_id)
+    db.session.commit()
+    flash(f"Request #{callback_id} is back in the queue for anyone to take.", "success")
+    return _done()
+
+
+def _attempt_message(item, outcome: str) -> str:
+    label = work.OUTCOMES[outcome].label
+    if item.status == "open":
+        tries = f"{item.unsuccessful_attempts} of {policy().max_attempts}"
+        return (f"Saved: {label}. Request #{item.id} is back in the queue "
+                f"({tries} tries without reaching them).")
+    if item.outcome == work.UNREACHABLE:
+        return (f"Saved: {label}. That was try {item.unsuccessful_attempts} without reaching them, "
+                f"so request #{item.id} is now closed as unreachable.")
+    return f"Saved: {label}. Request #{item.id} is closed."
+
+
+@bp.post("/callbacks/<int:callback_id>/attempts")
+def log_attempt(callback_id: int):
+    form = AttemptForm()
+    if not form.validate_on_submit():
+        flash("The call was not saved yet: " + " ".join(form.outcome.errors or form.note.errors), "error")
+        return render_detail(callback_id, attempt_form=form, status=400)
+    try:
+        item = work.log_attempt(db.session, callback_id, staff(), form.outcome.data, form.note.data,
+                                now_utc(), policy(), address=address())
+    except work.QueueError as exc:
+        return _failed(exc, callback_id)
+    message = _attempt_message(item, form.outcome.data)
+    db.session.commit()
+    flash(message, "success")
+    return _done()
+
+
+@bp.post("/callbacks/<int:callback_id>/notes")
+def add_note(callback_id: int):
+    form = NoteForm()
+    if not form.validate_on_submit():
+        flash("The note was not added: " + " ".join(form.text.errors), "error")
+        return render_detail(callback_id, note_form=form, status=400)
+    try:
+        work.add_note(db.session, callback_id, staff(), form.text.data, now_utc(), address=address())
+    except work.QueueError as exc:
+        return _failed(exc, callback_id)
+    db.session.commit()
+    flash("Note added.", "success")
+    return _done(callback_id, "notes")
+
+
+@bp.post("/callbacks/<int:callback_id>/reopen")
+@admin_required
+def reopen(callback_id: int):
+    try:
+        work.reopen(db.session, callback_id, staff(), now_utc(), address=address())
+    except work.QueueError as exc:
+        return _failed(exc, callback_id)
+    db.session.commit()
+    flash(f"Request #{callback_id} is open again and back in the queue, with a fresh count of tries.",
+          "success")
+    return _done(callback_id)
