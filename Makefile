@@ -31,3 +31,8 @@ test-all: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Benchmark: the app under gunicorn on SQLite and PostgreSQL (127.0.0.1:5432, if reachable)
+# against bare-Flask floors; writes bench/RESULTS.md (about 10 minutes; see bench/README.md).
+bench: $(INSTALLED)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
