@@ -66,7 +66,9 @@ def register_blueprints(app: Flask) -> None:
     user, health is deliberately open (tests/test_auth_guards.py keeps it that way)."""
     from voiceline import health, staff, voice
     from voiceline.extensions import csrf
+    from voiceline.voice import twiml
 
+    twiml.init_app(app)
     csrf.exempt(voice.bp)  # Twilio cannot send a CSRF token; its signature guards these routes
     app.register_blueprint(voice.bp)
     app.register_blueprint(staff.bp)

@@ -7,6 +7,7 @@ as ``+266696687``, and only real numbering-plan data tells a valid number from t
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -28,6 +29,7 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=4096)  # every webhook of a call carries the same From
 def normalize_caller_id(raw: str | None) -> str | None:
     """E.164 for a caller ID we can call back (a valid North American number), else None."""
     if raw is None:

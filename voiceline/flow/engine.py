@@ -103,12 +103,20 @@ class Input:
         return not self.digits and not self.speech
 
 
-@dataclass
+@dataclass(frozen=True)
 class Target:
-    """An action URL, by endpoint name; voice/twiml.py turns it into a URL."""
+    """An action URL, by endpoint name; voice/twiml.py turns it into a URL.
+
+    Frozen and hashable (params become a tuple of pairs), like every verb: a whole response
+    can then be a cache key for its TwiML.
+    """
 
     endpoint: str
-    params: dict[str, str] = field(default_factory=dict)
+    params: tuple[tuple[str, str], ...] | dict[str, str] = ()
+
+    def __post_init__(self):
+        if isinstance(self.params, dict):
+            object.__setattr__(self, "params", tuple(self.params.items()))
 
     @classmethod
     def step(cls, state: CallState) -> Target:
@@ -121,10 +129,10 @@ class Say:
     lang: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Gather:
     action: Target
-    says: list[Say]
+    says: tuple[Say, ...] | list[Say]
     lang: str
     num_digits: int | None = 1
     timeout: int = MENU_TIMEOUT
@@ -132,13 +140,16 @@ class Gather:
     hints: str | None = None
     finish_on_key: str | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "says", tuple(self.says))
 
-@dataclass
+
+@dataclass(frozen=True)
 class Redirect:
     target: Target
 
 
-@dataclass
+@dataclass(frozen=True)
 class Dial:
     number: str
     action: Target | None
@@ -146,14 +157,14 @@ class Dial:
     whisper: Target | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Record:
     action: Target
     status_callback: Target
     max_length: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hangup:
     pass
 

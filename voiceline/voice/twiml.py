@@ -1,8 +1,17 @@
-"""The only importer of twilio.twiml: engine verbs -> TwiML text/xml responses."""
+"""The only importer of twilio.twiml: engine verbs -> TwiML text/xml responses.
+
+Building TwiML with the SDK costs more than everything else a webhook does together
+(hundreds of microseconds for a menu), while the responses repeat: the same node, language
+and step number give the same document for every caller. So each app keeps an LRU cache
+from (base URL, verbs) to the serialized document; the verbs are frozen dataclasses and
+carry no caller data except the parent CallSid of a transfer's whisper URL.
+"""
 
 from __future__ import annotations
 
-from flask import Response, current_app, request, url_for
+import functools
+
+from flask import Flask, Response, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from voiceline.flow.engine import Dial, Gather, Hangup, Record, Redirect, Say, Target, Verb
@@ -11,12 +20,17 @@ from voiceline.flow.model import Flow
 TWIML_MIMETYPE = "text/xml"
 
 
-def absolute_url(target: Target) -> str:
+CACHE_SIZE = 2048
+
+
+def base_url() -> str:
     """Action URLs are absolute, on PUBLIC_BASE_URL when set: what Twilio requests and signs."""
-    params = dict(target.params)
-    path = url_for(f"voice.{target.endpoint}", **params)
-    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url.rstrip("/")
-    return base + path
+    return current_app.config["PUBLIC_BASE_URL"] or request.host_url.rstrip("/")
+
+
+def _absolute_url(target: Target, base: str | None = None) -> str:
+    path = url_for(f"voice.{target.endpoint}", **dict(target.params))
+    return (base if base is not None else base_url()) + path
 
 
 def _say(parent, flow: Flow, say: Say) -> None:
@@ -24,7 +38,9 @@ def _say(parent, flow: Flow, say: Say) -> None:
     parent.say(say.text, voice=language.voice, language=language.tag)
 
 
-def build(flow: Flow, verbs: list[Verb]) -> VoiceResponse:
+def build(flow: Flow, verbs: list[Verb] | tuple[Verb, ...], base: str | None = None) -> VoiceResponse:
+    base = base if base is not None else base_url()
+    absolute_url = functools.partial(_absolute_url, base=base)
     response = VoiceResponse()
     for verb in verbs:
         if isinstance(verb, Say):
@@ -81,8 +97,25 @@ def build(flow: Flow, verbs: list[Verb]) -> VoiceResponse:
     return response
 
 
-def render(flow: Flow, verbs: list[Verb]) -> Response:
-    return Response(str(build(flow, verbs)), status=200, mimetype=TWIML_MIMETYPE)
+def cached_builder(flow: Flow):
+    """The per-app cache: call it with (base URL, tuple of verbs) to get the TwiML text."""
+
+    @functools.lru_cache(maxsize=CACHE_SIZE)
+    def twiml_text(base: str, verbs: tuple[Verb, ...]) -> str:
+        return str(build(flow, verbs, base))
+
+    return twiml_text
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["voiceline.twiml"] = cached_builder(app.extensions["voiceline.flow"])
+
+
+def render(flow: Flow, verbs: list[Verb] | tuple[Verb, ...]) -> Response:
+    builder = current_app.extensions.get("voiceline.twiml")
+    verbs = tuple(verbs)
+    text = builder(base_url(), verbs) if builder is not None else str(build(flow, verbs))
+    return Response(text, status=200, mimetype=TWIML_MIMETYPE)
 
 
 def empty() -> Response:
