@@ -271,3 +271,16 @@ def test_next_under_contention_never_hands_one_item_to_two_people(app):
         claims = dict(db.session.execute(sa.select(CallbackRequest.id, CallbackRequest.claimed_by_id)).all())
     for index, mine in enumerate(results):
         assert all(claims[c] == team[index].id for c in mine)
+
+
+def test_renewing_my_claim_is_not_audited_as_a_new_claim(app, people):
+    ana, _, _ = people
+    item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc(), policy(app))
+    run(app, work.claim, item, ana, now_utc(), policy(app))  # opening it again keeps it mine
+    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    assert audit_actions(app, item) == ["claim", "attempt"]
+    # A lapsed claim taken again is a new claim.
+    run(app, work.claim, item, ana, now_utc() - dt.timedelta(hours=1), policy(app))
+    run(app, work.claim, item, ana, now_utc(), policy(app))
+    assert audit_actions(app, item) == ["claim", "attempt", "claim", "claim"]

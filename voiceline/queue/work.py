@@ -103,7 +103,21 @@ def _why_not(session: Session, callback_id: int, now: dt.datetime, policy: Polic
 
 def claim(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime, policy: Policy,
           *, actor: str | None = None, address: str | None = None) -> CallbackRequest:
-    """Claim (or renew my claim on) one request; raise ClaimedByOther if someone has it."""
+    """Claim (or renew my claim on) one request; raise ClaimedByOther if someone has it.
+
+    Renewing a live claim of mine is not a new claim and is not audited again: opening an
+    item I hold, or logging an attempt on it, keeps it mine without filling the audit log.
+    """
+    renewed = session.execute(
+        sa.update(CallbackRequest)
+        .where(CallbackRequest.id == callback_id, CallbackRequest.status == OPEN,
+               CallbackRequest.claimed_by_id == staff.id,
+               CallbackRequest.claimed_at > now - policy.claim_timeout)
+        .values(claimed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if renewed:
+        return _get(session, callback_id)
     won = session.execute(
         sa.update(CallbackRequest)
         .where(CallbackRequest.id == callback_id, _claimable(now, policy, staff.id))
