@@ -271,7 +271,7 @@ def test_a_coordinator_works_a_callback_from_the_queue_to_closed(new_page, expec
     expect(queue_row(page, callback_id)).to_have_count(0)
     # ... and in the closed list, with its outcome.
     page.get_by_label("Show").select_option(label="Closed")
-    page.get_by_role("button", name="Show", exact=True).click()
+    page.get_by_role("button", name="Apply filters").click()
     page.wait_for_url(re.compile(r"/staff/\?status=closed"))
     row = queue_row(page, callback_id)
     expect(row).to_have_count(1)
