@@ -365,7 +365,8 @@ def test_an_admin_sees_the_coordinators_work_in_the_audit_log(new_page, expect, 
     mine = rows.filter(has_text=COORDINATOR[0])
     expect(mine).to_have_count(len(stored))  # everything done to this request was the coordinator's
     expect(mine.filter(has_text="Logged a call attempt")).to_have_count(1)
-    expect(mine.filter(has_text="Logged a call attempt")).to_contain_text("outcome: booked; closed as: booked")
+    expect(mine.filter(has_text="Logged a call attempt")).to_contain_text(
+        "outcome: Reached – consultation booked; closed as: Reached – consultation booked")
     expect(mine.filter(has_text="Viewed a request")).to_have_count(1)
     expect(mine.filter(has_text="Claimed a request").filter(has_text="via: next")).to_have_count(1)
     # Newest first: the attempt on top, the claim by Next at the bottom.

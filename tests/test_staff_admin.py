@@ -134,10 +134,10 @@ def test_audit_log_newest_first_with_who_what_which_and_where(app, admin, coordi
     coordinator.post(f"/staff/callbacks/{callback_id}/claim")
     doc = admin.page("/staff/admin/audit")
     rows = table_rows(doc, "audit-table")
-    assert rows[0]["What"] == "Viewed the audit log" and rows[0]["Who"] == "dana@clinic.example"
+    assert rows[0]["What"] == "Viewed the audit log" and rows[0]["Who"] == "Dana Admin (dana@clinic.example)"
     claim = next(r for r in rows if r["What"] == "Claimed a request")
-    assert (claim["Who"], claim["Request"], claim["Address"]) == ("ana@clinic.example", f"#{callback_id}",
-                                                                  "127.0.0.1")
+    assert (claim["Who"], claim["Request"], claim["Address"]) == (
+        "Ana Ortiz (ana@clinic.example)", f"#{callback_id}", "127.0.0.1")
     assert doc.find("a", href=f"/staff/callbacks/{callback_id}") is not None
     entries = audit_rows(app)
     assert len(rows) == len(entries) and entries[-1].action == "view_audit"

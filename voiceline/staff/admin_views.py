@@ -108,7 +108,10 @@ def audit_log():
     if action:
         stmt = stmt.where(AuditEntry.action == action)
     page = db.paginate(stmt, page=page_number, per_page=AUDIT_PER_PAGE, error_out=False)
-    return render_template("staff/audit.html", form=form, page=page, words=words,
+    staff_ids = {entry.staff_id for entry in page.items if entry.staff_id}
+    names = dict(db.session.execute(
+        sa.select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(staff_ids))).all()) if staff_ids else {}
+    return render_template("staff/audit.html", form=form, page=page, words=words, names=names,
                            args={"action": action} if action else {})
 
 

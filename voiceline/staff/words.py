@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from voiceline.queue.work import FINAL_OUTCOME_LABELS
+
 CALL_OUTCOMES = {
     "callback_requested": "Asked for a callback",
     "transferred": "Put through to patient services",
@@ -74,7 +76,14 @@ def node_words(node: str) -> str:
 
 
 def detail_words(detail: dict | None) -> str:
-    """An audit entry's detail as "key: value" pairs."""
+    """An audit entry's detail as "key: value" pairs, outcome codes in the words staff chose."""
     if not detail:
         return ""
-    return "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in detail.items() if value is not None)
+
+    def value_words(key: str, value) -> str:
+        if key in ("outcome", "closed_as", "was"):
+            return FINAL_OUTCOME_LABELS.get(value, str(value))
+        return str(value)
+
+    return "; ".join(f"{key.replace('_', ' ')}: {value_words(key, value)}"
+                     for key, value in detail.items() if value is not None)
