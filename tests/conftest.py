@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from voiceline import create_app
+from voiceline import create_app, init_migrations
 from voiceline.extensions import db
 from tests.phone import TEST_TOKEN, Phone
 
@@ -56,6 +56,7 @@ def base_config(database_url: str, **overrides) -> dict:
 
 def _migrate(url: str) -> None:
     app = create_app(base_config(url))
+    init_migrations(app)
     with app.app_context():
         upgrade()
         db.engine.dispose()

@@ -437,3 +437,24 @@ def test_expected_callback_day_needs_the_clinic_open_during_the_window():
 def test_expected_callback_day_falls_back_when_no_day_covers_the_window():
     # The schedule never reaches the evening: the caller hears the next open day instead.
     assert hours(WEEKDAYS.replace("18:00", "16:00")).expected_callback_day(local(2026, 11, 23, 9), "evening") == MON
+
+
+def test_the_lean_us_calendar_matches_the_librarys_own():
+    """In a fresh interpreter, where the lean path is taken (nothing else imported holidays)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, holidays\n"
+        "from voiceline.hours import us_federal_calendar\n"
+        "lean = us_federal_calendar()\n"
+        "assert lean.__module__ == 'holidays.countries.united_states', lean\n"
+        "assert 'holidays.countries.canada' not in sys.modules\n"
+        "assert 'holidays.countries' not in sys.modules\n"
+        "years = (2024, 2026, 2030, 2045)\n"
+        "mine = [dict(lean(years=y)) for y in years]\n"
+        "assert mine == [dict(holidays.US(years=y)) for y in years]\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr

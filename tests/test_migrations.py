@@ -3,14 +3,28 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import Migrate
 
+from voiceline import init_migrations
 from voiceline.extensions import db
 
 VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+
+
+@pytest.fixture
+def app(app):
+    init_migrations(app)
+    return app
+
+
+def test_web_workers_do_not_load_alembic(make_app):
+    """Alembic costs every worker about 10 MB; only the CLI sets up Flask-Migrate."""
+    assert "migrate" not in make_app().extensions
 
 
 def test_head_revision_is_the_newest_file(app):

@@ -52,10 +52,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from voiceline import auth  # noqa: F401  (registers the Flask-Login user loader)
     from voiceline.database import init_database
-    from voiceline.extensions import csrf, db, login_manager, migrate
+    from voiceline.extensions import csrf, db, login_manager
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
     init_database(app)
@@ -79,6 +78,21 @@ def register_blueprints(app: Flask) -> None:
 def _to_staff_pages():
     """The site root only points at the staff pages (which then ask for sign-in); it shows nothing."""
     return redirect(url_for("staff.queue"))
+
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def init_migrations(app: Flask) -> None:
+    """Flask-Migrate (and with it Alembic, about 10 MB) for the `voiceline db` commands only.
+
+    The CLI calls this; web workers never import Alembic. Tests call it to migrate.
+    """
+    from flask_migrate import Migrate
+
+    from voiceline.extensions import db
+
+    Migrate(app, db, directory=str(MIGRATIONS_DIR))
 
 
 def register_commands(app: Flask) -> None:

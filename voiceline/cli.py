@@ -15,13 +15,15 @@ from voiceline.flow.prompts import FlowError, load_flow
 
 
 def _create_app():
-    from voiceline import create_app
+    from voiceline import create_app, init_migrations
 
     try:
-        return create_app()
+        app = create_app()
     except (ConfigError, FlowError) as exc:
         click.echo(f"voiceline: cannot start: {exc}", err=True)
         sys.exit(1)
+    init_migrations(app)  # `voiceline db upgrade` and friends
+    return app
 
 
 cli = FlaskGroup(

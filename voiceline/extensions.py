@@ -1,14 +1,12 @@
 """Flask extensions, created unbound here so any module can import them without cycles."""
 
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
 from voiceline.models.base import Base
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 csrf = CSRFProtect()
 
 login_manager = LoginManager()

@@ -11,11 +11,14 @@ daylight-saving change moves nothing: 08:00 is 08:00 on both sides of it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import importlib
+import importlib.util
 import re
+import sys
+import types
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
-
-import holidays as holidays_lib
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -31,6 +34,34 @@ CALLBACK_WINDOWS: dict[str, tuple[int, int]] = {
 
 _RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 _SEGMENT = re.compile(r"^(?P<days>[A-Za-z][A-Za-z,\-\s]*?)\s+(?P<ranges>\d.*)$")
+
+
+@functools.cache
+def us_federal_calendar() -> type:
+    """The `holidays` library's United States calendar, without its other 250 countries.
+
+    `holidays.US` first runs holidays/countries/__init__.py, which imports every country:
+    about 8 MB more in every web worker, for one of them. The US module is loaded here with a
+    stand-in for its package, removed again at once; if that ever stops working with a new
+    release, the library's own way is used.
+    """
+    import holidays
+
+    package = "holidays.countries"
+    if package not in sys.modules:
+        try:
+            spec = importlib.util.find_spec(package)
+            stand_in = types.ModuleType(package)
+            stand_in.__path__ = list(spec.submodule_search_locations)
+            sys.modules[package] = stand_in
+            try:
+                return importlib.import_module(f"{package}.united_states").UnitedStates
+            finally:
+                if sys.modules.get(package) is stand_in:
+                    del sys.modules[package]
+        except Exception:  # noqa: BLE001 - any surprise: fall back to the documented API
+            pass
+    return holidays.US
 
 
 class HoursError(ValueError):
@@ -52,7 +83,7 @@ class HolidayRule:
             return False
         calendar = self._calendar.get(day.year)
         if calendar is None:
-            calendar = frozenset(holidays_lib.US(years=day.year).keys())
+            calendar = frozenset(us_federal_calendar()(years=day.year).keys())
             self._calendar[day.year] = calendar
         return day in calendar
 

@@ -3,18 +3,20 @@
 Recording media needs the account's credentials (with "Enforce HTTP Auth on Media URLs"),
 so staff never get the Twilio URL: the app fetches the MP3 and streams it to a signed-in
 user. Tests hand the real Client a fake HTTP client (app.extensions["voiceline.twilio_http"]).
+
+twilio.rest and requests are imported on first use: every web worker would otherwise carry
+several megabytes for a page that plays a message now and then.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from flask import Flask
-from requests import Request, Session
-from twilio.base.exceptions import TwilioException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
-from twilio.rest import Client
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
 
 RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 API = "https://api.twilio.com/2010-04-01"
@@ -24,23 +26,17 @@ class RecordingUnavailable(Exception):
     pass
 
 
-class BinaryHttpClient(TwilioHttpClient):
-    """Twilio's HTTP client, but keeping the body as bytes: recordings are audio, not text."""
-
-    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
-                allow_redirects=False):
-        session = self.session or Session()
-        prepared = session.prepare_request(Request(method.upper(), url, params=params, data=data,
-                                                   headers=headers, auth=auth))
-        response = session.send(prepared, allow_redirects=allow_redirects, timeout=timeout or self.timeout or 10)
-        return Response(int(response.status_code), response.content, response.headers)
-
-
 def client(app: Flask) -> Client:
+    from twilio.rest import Client
+
     account_sid = app.config["TWILIO_ACCOUNT_SID"]
     if not account_sid:
         raise RecordingUnavailable("TWILIO_ACCOUNT_SID is not set, so recordings cannot be fetched.")
-    http = app.extensions.get("voiceline.twilio_http") or BinaryHttpClient(timeout=10)
+    http = app.extensions.get("voiceline.twilio_http")
+    if http is None:
+        from voiceline.twilio_http import BinaryHttpClient
+
+        http = BinaryHttpClient(timeout=10)
     return Client(account_sid, app.config["TWILIO_AUTH_TOKEN"], http_client=http)
 
 
@@ -48,6 +44,8 @@ def recording_audio(app: Flask, recording_sid: str) -> bytes:
     """The MP3 of one recording of this account."""
     if not RECORDING_SID.match(recording_sid or ""):
         raise RecordingUnavailable("Not a recording SID.")
+    from twilio.base.exceptions import TwilioException
+
     api = client(app)
     url = f"{API}/Accounts/{api.account_sid}/Recordings/{recording_sid}.mp3"
     try:
