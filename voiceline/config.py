@@ -174,8 +174,9 @@ def engine_options(url: str, statement_timeout_ms: int) -> dict[str, Any]:
     """
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 5}}
+    # No pool_pre_ping: it waits for ever on a server that stops answering. database.py
+    # pings each pooled connection on checkout with a deadline instead.
     options: dict[str, Any] = {
-        "pool_pre_ping": True,
         "pool_timeout": 3,
         "pool_recycle": 300,
         "connect_args": {"connect_timeout": 3},
