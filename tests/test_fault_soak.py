@@ -57,7 +57,7 @@ from voiceline.models import (
     now_utc,
 )
 from voiceline.models.callbacks import CLOSED, OPEN
-from voiceline.queue import intake, work
+from voiceline.queue import work
 from voiceline.simulate import ScriptedCaller, SimulatedCall
 
 pytestmark = pytest.mark.slow
@@ -355,67 +355,6 @@ def coordinate(app, staff, seed: int, stop: threading.Event, log: CoordinatorLog
         except Exception as exc:  # noqa: BLE001 (judged by the test; the coordinator carries on)
             with lock:
                 log.errors.append(exc)
-
-
-# ---- transactions kept together -----------------------------------------------------------------
-def other_connection(database_url: str) -> sa.Engine:
-    """Another client of the same database that gives up on a lock after 0.2 s."""
-    if database_url.startswith("sqlite"):
-        return sa.create_engine(database_url, connect_args={"timeout": 0.2})
-    return sa.create_engine(database_url, connect_args={"options": "-c lock_timeout=200"})
-
-
-def close_elsewhere(database_url: str, callback_id: int) -> bool:
-    """Close the request from another connection; False if a lock kept it from doing so."""
-    engine = other_connection(database_url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.update(CallbackRequest).where(CallbackRequest.id == callback_id).values(status=CLOSED))
-        return True
-    except sa.exc.OperationalError:
-        return False
-    finally:
-        engine.dispose()
-
-
-def rows_elsewhere(database_url: str) -> tuple[int, int]:
-    """(calls, callback requests) as another connection sees them."""
-    engine = other_connection(database_url)
-    try:
-        with engine.connect() as conn:
-            return tuple(conn.scalar(sa.select(sa.func.count()).select_from(model)) for model in (Call, CallbackRequest))
-    finally:
-        engine.dispose()
-
-
-def test_a_callback_request_is_stored_with_its_webhook_or_not_at_all(app, database_url):
-    """The call (when its greeting was lost) and the request are each written inside a savepoint;
-    on SQLite a savepoint used to begin, and on release commit, a transaction of its own: rows
-    were visible before the webhook committed (a request a coordinator could close before its
-    call linked to it), and stayed when it rolled back."""
-    with app.app_context():
-        request = intake.request_from_call(
-            db.session, call_sid="CA" + "5" * 32, caller="+16175550123", language="en", reason="general",
-            prompts_version="test", answers={}, recording_sid=None)
-        db.session.flush()
-        assert request.id is not None
-        assert rows_elsewhere(database_url) == (0, 0)
-        db.session.rollback()
-    assert rows_elsewhere(database_url) == (0, 0)
-
-
-def test_the_open_request_a_repeat_caller_is_merged_into_stays_locked_until_commit(app, database_url):
-    """On SQLite, FOR UPDATE is dropped and the read used to run outside the transaction: a
-    coordinator could close the request between the read and the merge, and the caller's
-    request went into a closed item. Now the read holds SQLite's write lock (PostgreSQL: the row)."""
-    callback_id = factories.callback(app, phone="+16175550123")
-    with app.app_context():
-        found = db.session.scalar(sa.select(CallbackRequest).where(
-            CallbackRequest.phone == "+16175550123", CallbackRequest.status == OPEN).with_for_update())
-        assert found.id == callback_id
-        assert not close_elsewhere(database_url, callback_id)
-        db.session.commit()
-    assert close_elsewhere(database_url, callback_id)
 
 
 # ---- the soak ----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from voiceline.models import Call, CallEvent
 
 
 def test_greeting_is_a_bilingual_gather_and_the_call_is_stored(app, phone):
-    doc = phone.call()
+    phone.call()
     assert phone.verbs() == ["Gather", "Redirect"]
     assert phone.languages() == {"en-US", "es-US"}
     assert "988" in phone.text().replace(" ", "")

@@ -7,7 +7,7 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from tests.phone import Phone, parse, query, twilio_post
+from tests.phone import Phone, parse, twilio_post
 from voiceline.extensions import db
 from voiceline.models import CallbackRequest
 

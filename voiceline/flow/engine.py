@@ -17,7 +17,6 @@ from voiceline.flow import spoken
 from voiceline.flow.model import (
     CALLBACK,
     CHOICE,
-    GOODBYE,
     INFO,
     INPUT_KINDS,
     LANGUAGES,

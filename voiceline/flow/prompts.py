@@ -24,7 +24,6 @@ from voiceline.flow.model import (
     CHOICE,
     GOODBYE,
     INFO,
-    INPUT_KINDS,
     LANGUAGES,
     MENU,
     NODE_KINDS,
