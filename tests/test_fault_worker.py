@@ -296,7 +296,9 @@ def test_a_menu_step_whose_worker_was_killed_is_stored_once_when_twilio_retries(
     step = int(query(url)["step"])
     kill_worker_mid_request(server, database, url, data, lock_mode="ACCESS EXCLUSIVE")
     stored = "SELECT count(*) FROM call_events WHERE call_sid = :sid AND step = :step"
-    assert scalar(database, stored, sid=call.sid, step=step) == 0  # died uncommitted
+    # A menu step is one autocommit INSERT: the server may still carry it out after its
+    # client died (it learns of the death only when it replies). Either way, exactly once:
+    assert scalar(database, stored, sid=call.sid, step=step) in (0, 1)
 
     retried = post(url, data).twiml()  # Twilio's retry: the identical signed request
     assert "How can we help you today?" in " ".join(s.text for s in retried.iter("Say"))

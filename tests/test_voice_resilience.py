@@ -161,3 +161,74 @@ def test_no_phone_number_or_answer_reaches_the_logs(make_app, caplog):
     assert "callback requested" in logged
     for secret in ("6175550123", "617-555-0123", "6175550177", "555-0177", "Blue Cross"):
         assert secret not in logged
+
+
+# ---- the circuit breaker: one wait per outage, not one per webhook -----------------------------------
+def _count_connects(app):
+    from sqlalchemy import event
+
+    attempts = []
+    with app.app_context():
+        event.listen(db.engine, "do_connect", lambda *args: attempts.append(1))
+    return attempts
+
+
+def test_after_one_failure_webhooks_skip_the_database_for_a_while(down_app):
+    attempts = _count_connects(down_app)
+    phone = Phone(down_app)
+    phone.call()
+    first = len(attempts)
+    assert first >= 1 and down_app.extensions["voiceline.breaker"].is_open
+    for _ in range(3):
+        phone.call()
+        assert phone.doc.find("Dial/Number").text == "+18885668774"
+    assert len(attempts) == first  # answered at once, without trying again
+
+
+def test_crisis_key_connects_at_once_while_the_breaker_is_open(app, make_app):
+    phone = Phone(app)
+    phone.call()
+    phone.press("1")
+    phone.app = make_app(DATABASE_URL=UNREACHABLE["sqlite"])
+    phone.client = phone.app.test_client()
+    phone.app.extensions["voiceline.breaker"].observe(
+        sa.exc.OperationalError(None, None, Exception("connection refused")))
+    attempts = _count_connects(phone.app)
+    phone.press("9")
+    assert phone.doc.find("Dial/Number").text == "988"
+    assert attempts == []
+
+
+def test_the_breaker_closes_again_and_the_line_recovers(app):
+    from voiceline.voice.breaker import Breaker
+
+    now = [1000.0]
+    breaker = app.extensions["voiceline.breaker"] = Breaker(cooldown=10, clock=lambda: now[0])
+    breaker.observe(sa.exc.OperationalError(None, None, Exception("connection refused")))
+    phone = Phone(app)
+    phone.call()
+    assert phone.verbs() == ["Say", "Say", "Dial"]  # fallback while open
+    now[0] += 11
+    phone.call()
+    assert phone.doc.find("Gather") is not None  # the database is tried again, and works
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CallbackRequest)) == 0
+        from voiceline.models import Call
+
+        assert db.session.scalar(sa.select(Call.call_sid)) == phone.call_sid
+
+
+@pytest.mark.parametrize("error,outage", [
+    (sa.exc.OperationalError(None, None, Exception("could not connect")), True),  # never connected
+    (sa.exc.OperationalError("INSERT ...", {}, Exception("database is locked")), False),  # a busy statement
+    (sa.exc.IntegrityError("INSERT ...", {}, Exception("duplicate")), False),
+    (sa.exc.TimeoutError("QueuePool limit"), True),
+    (sa.exc.DisconnectionError("ping failed"), True),
+    (RuntimeError("a bug"), False),
+])
+def test_only_failures_to_reach_the_database_open_the_breaker(error, outage):
+    from voiceline.voice.breaker import Breaker
+
+    breaker = Breaker()
+    breaker.observe(error)
+    assert breaker.is_open is outage

@@ -66,8 +66,10 @@ def register_blueprints(app: Flask) -> None:
     from voiceline import health, staff, voice
     from voiceline.extensions import csrf
     from voiceline.voice import twiml
+    from voiceline.voice.breaker import Breaker
 
     twiml.init_app(app)
+    app.extensions["voiceline.breaker"] = Breaker()
     csrf.exempt(voice.bp)  # Twilio cannot send a CSRF token; its signature guards these routes
     app.register_blueprint(voice.bp)
     app.register_blueprint(staff.bp)

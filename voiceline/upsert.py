@@ -20,8 +20,13 @@ from sqlalchemy.orm import Session
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def _dialect(session: Session) -> str:
-    name = session.get_bind().dialect.name
+def connection(target: Session | sa.Connection) -> sa.Connection:
+    """The connection to write on: a session's (in its transaction) or a connection itself."""
+    return target if isinstance(target, sa.Connection) else target.connection()
+
+
+def _dialect(conn: sa.Connection) -> str:
+    name = conn.dialect.name
     if name not in _INSERTS:
         raise RuntimeError(f"unsupported database dialect {name!r}")
     return name
@@ -35,15 +40,16 @@ def _insert_ignore_statement(dialect: str, table: sa.Table, columns: tuple[str, 
     return stmt.on_conflict_do_nothing(index_elements=list(conflict)).returning(key)
 
 
-def insert_ignore(session: Session, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
+def insert_ignore(target: Session | sa.Connection, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
     """Insert a row unless one with the same `conflict` columns exists; True if inserted."""
-    stmt = _insert_ignore_statement(_dialect(session), model.__table__, tuple(values), tuple(conflict))
-    return session.connection().execute(stmt, values).first() is not None
+    conn = connection(target)
+    stmt = _insert_ignore_statement(_dialect(conn), model.__table__, tuple(values), tuple(conflict))
+    return conn.execute(stmt, values).first() is not None
 
 
-def upsert(session: Session, model: type, values: dict[str, Any], conflict: list[str],
+def upsert(target: Session | sa.Connection, model: type, values: dict[str, Any], conflict: list[str],
            update: dict[str, Any]) -> None:
     """Insert a row, or update `update` columns of the row that has the same `conflict` columns."""
-    stmt = _INSERTS[_dialect(session)](model.__table__).values(**values)
-    stmt = stmt.on_conflict_do_update(index_elements=conflict, set_=update)
-    session.connection().execute(stmt)
+    conn = connection(target)
+    stmt = _INSERTS[_dialect(conn)](model.__table__).values(**values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=conflict, set_=update))

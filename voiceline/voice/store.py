@@ -19,7 +19,11 @@ from voiceline.models import Recording as RecordingRow
 from voiceline.models import now_utc
 from voiceline.phones import WITHHELD_CALLER_IDS
 from voiceline.queue import intake
-from voiceline.upsert import insert_ignore, upsert
+from voiceline.upsert import connection, insert_ignore, upsert
+
+# A webhook writes either in the session's transaction (when a callback request is stored in
+# the same request) or on a plain autocommit connection (every other step): see views._writes.
+Writer = Session | sa.Connection
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +38,9 @@ def caller_id_status(raw: str | None, caller: str | None) -> str:
     return "invalid"
 
 
-def start_call(session: Session, call_sid: str, raw_from: str | None, caller: str | None,
+def start_call(writer: Writer, call_sid: str, raw_from: str | None, caller: str | None,
                prompts_version: str) -> None:
-    insert_ignore(session, Call, {
+    insert_ignore(writer, Call, {
         "call_sid": call_sid,
         "caller": caller,
         "caller_id_status": caller_id_status(raw_from, caller),
@@ -45,11 +49,16 @@ def start_call(session: Session, call_sid: str, raw_from: str | None, caller: st
     }, ["call_sid"])
 
 
-def record_step(session: Session, call_sid: str, state: CallState, step: Step, *, caller: str | None,
+def has_effects(step: Step) -> bool:
+    """Whether storing the step writes more than its own call_events row."""
+    return bool(step.language or (step.outcome and step.outcome != "callback_requested") or step.safety)
+
+
+def record_step(writer: Writer, call_sid: str, state: CallState, step: Step, *, caller: str | None,
                 dialed: str | None = None) -> bool:
     """Keep one webhook step; apply its effects only the first time it is seen."""
     field, value = next(iter(step.answers.items()), (None, None))
-    inserted = insert_ignore(session, CallEvent, {
+    inserted = insert_ignore(writer, CallEvent, {
         "call_sid": call_sid,
         "step": state.step,
         "at": now_utc(),
@@ -69,15 +78,15 @@ def record_step(session: Session, call_sid: str, state: CallState, step: Step, *
     if step.outcome and step.outcome != "callback_requested":  # that one is set with the request
         changes["outcome"] = step.outcome
     if changes:
-        session.execute(sa.update(Call).where(Call.call_sid == call_sid).values(**changes))
+        connection(writer).execute(sa.update(Call.__table__).where(Call.call_sid == call_sid).values(**changes))
     if step.safety:
-        log_safety_event(session, call_sid, state.step, state.node, state.lang, caller, dialed or "")
+        log_safety_event(writer, call_sid, state.step, state.node, state.lang, caller, dialed or "")
     return True
 
 
-def log_safety_event(session: Session, call_sid: str, step: int, node: str, lang: str | None,
+def log_safety_event(writer: Writer, call_sid: str, step: int, node: str, lang: str | None,
                      caller: str | None, dialed: str) -> None:
-    insert_ignore(session, SafetyEvent, {
+    insert_ignore(writer, SafetyEvent, {
         "call_sid": call_sid, "step": step, "at": now_utc(), "kind": "crisis_line", "node": node[:64],
         "language": lang, "caller": caller, "dialed": dialed,
     }, ["call_sid", "step"])

@@ -9,6 +9,8 @@ otherwise (403).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Blueprint, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +22,7 @@ from voiceline.models import now_utc
 from voiceline.phones import normalize_caller_id
 from voiceline.queue import intake
 from voiceline.voice import params, store, twiml
+from voiceline.voice.breaker import Breaker, DatabaseUnavailable
 from voiceline.voice.security import verify_twilio_signature
 
 log = logging.getLogger(__name__)
@@ -56,18 +59,48 @@ def _caller() -> str | None:
     return normalize_caller_id(request.form.get("From"))
 
 
+def _breaker() -> Breaker:
+    return current_app.extensions["voiceline.breaker"]
+
+
+def _database() -> None:
+    """Before touching the database: fail at once while the breaker is open."""
+    _breaker().check()
+
+
+@contextmanager
+def _writes(atomic: bool = False) -> Iterator[store.Writer]:
+    """Where a webhook's writes go.
+
+    In one transaction when they must stand or fall together: the step has effects beyond
+    its own row (a language chosen, an outcome, a crisis-line event: a retry finds the row
+    and skips them, so they cannot be left behind), or this request already began a
+    transaction (it stored a callback request). Otherwise, and that is the common menu
+    step, on an autocommit connection: one idempotent INSERT without BEGIN and COMMIT.
+    """
+    if atomic or db.session().in_transaction():
+        yield db.session
+        db.session.commit()
+        return
+    with db.engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _keep(call_sid: str, state: CallState, step: Step, caller: str | None):
     """Store the step and answer with it; a crisis-line step is answered even if storing fails."""
     try:
         if call_sid:
-            store.record_step(db.session, call_sid, state, step, caller=caller,
-                              dialed=current_app.config["CRISIS_LINE_NUMBER"])
-        db.session.commit()
-    except SQLAlchemyError:
+            _database()
+            with _writes(atomic=store.has_effects(step)) as writer:
+                store.record_step(writer, call_sid, state, step, caller=caller,
+                                  dialed=current_app.config["CRISIS_LINE_NUMBER"])
+    except (SQLAlchemyError, DatabaseUnavailable) as error:
         db.session.rollback()
+        _breaker().observe(error)
         if not step.safety:
             raise
-        log.exception("could not store a crisis-line step; connecting anyway", extra={"call_sid": call_sid})
+        log.warning("crisis-line step not stored (%s); connecting anyway", type(error).__name__,
+                    extra={"call_sid": call_sid})
     return _render(step)
 
 
@@ -78,8 +111,11 @@ def incoming():
     engine = _engine()
     step = engine.incoming(call_context(call_sid, caller))
     if call_sid:
-        store.start_call(db.session, call_sid, request.form.get("From"), caller, engine.flow.prompts_version)
-    return _keep(call_sid, CallState(node=engine.flow.start, step=0), step, caller)
+        _database()
+        with _writes() as writer:
+            store.start_call(writer, call_sid, request.form.get("From"), caller, engine.flow.prompts_version)
+            store.record_step(writer, call_sid, CallState(node=engine.flow.start, step=0), step, caller=caller)
+    return _render(step)
 
 
 @bp.post("/step/<node>")
@@ -94,6 +130,7 @@ def step(node: str):
     def finalize(draft: CallbackDraft) -> CallbackSummary:
         if not call_sid:
             return CallbackSummary(None, "any", None)
+        _database()
         if draft.recording is not None:
             store.save_recording(db.session, call_sid, draft.recording, "in-progress")
         request_row = intake.request_from_call(
@@ -116,6 +153,8 @@ def dial_result():
     caller = _caller()
     state = params.state_from(request.args.get("node"), request.args)
     status = params.status(request.form.get("DialCallStatus"))
+    if call_sid:
+        _database()
     accepted = bool(call_sid) and store.transfer_accepted(db.session, call_sid)
     result = _engine().dial_result(state, status, accepted, call_context(call_sid, caller))
     return _keep(call_sid, state, result, caller)
@@ -135,12 +174,14 @@ def whisper_answer():
     verbs, accepted = Engine.whisper_answer((request.form.get("Digits") or "").strip())
     if accepted and parent:
         try:
+            _database()
             store.accept_transfer(db.session, parent)
             db.session.commit()
-        except SQLAlchemyError:
+        except (SQLAlchemyError, DatabaseUnavailable) as error:
             # The coordinator accepted: connect them regardless.
             db.session.rollback()
-            log.exception("could not store an accepted transfer", extra={"call_sid": parent})
+            _breaker().observe(error)
+            log.warning("accepted transfer not stored (%s)", type(error).__name__, extra={"call_sid": parent})
     return _render(verbs)
 
 
@@ -155,11 +196,13 @@ def crisis():
         return _render([engine.say(lang, "system.goodbye"), Hangup()])
     if call_sid:
         try:
+            _database()
             store.log_safety_event(db.session, call_sid, -1, "fallback", lang, ctx.caller_phone, ctx.crisis_number)
             db.session.commit()
-        except SQLAlchemyError:
+        except (SQLAlchemyError, DatabaseUnavailable) as error:
             db.session.rollback()
-            log.exception("could not store a crisis-line event", extra={"call_sid": call_sid})
+            _breaker().observe(error)
+            log.warning("crisis-line event not stored (%s)", type(error).__name__, extra={"call_sid": call_sid})
     return _render(engine.crisis_verbs(lang, ctx))
 
 
@@ -172,11 +215,13 @@ def crisis_result():
     verbs = _engine().crisis_result(state.lang, attempt, status, call_context(call_sid, _caller()))
     if call_sid:
         try:
+            _database()
             store.crisis_dial_finished(db.session, call_sid, status or "unknown")
             db.session.commit()
-        except SQLAlchemyError:
+        except (SQLAlchemyError, DatabaseUnavailable) as error:
             db.session.rollback()
-            log.exception("could not store a crisis dial result", extra={"call_sid": call_sid})
+            _breaker().observe(error)
+            log.warning("crisis dial result not stored (%s)", type(error).__name__, extra={"call_sid": call_sid})
     return _render(verbs)
 
 
@@ -193,6 +238,7 @@ def recording_status():
     given = params.input_from(request.form)
     status = params.status(request.form.get("RecordingStatus")) or "completed"
     if call_sid and given.recording is not None:
+        _database()
         store.save_recording(db.session, call_sid, given.recording, status)
         db.session.commit()
     return twiml.empty()
@@ -204,6 +250,7 @@ def status():
     call_sid = params.sid(request.form.get("CallSid"))
     call_status = params.status(request.form.get("CallStatus"))
     if call_sid and call_status:
+        _database()
         duration = request.form.get("CallDuration")
         store.finish_call(
             db.session, call_sid, raw_from=request.form.get("From"), caller=_caller(), status=call_status,
@@ -223,9 +270,14 @@ def keep_the_caller_going(error: Exception):
         db.session.rollback()
     except SQLAlchemyError:
         pass
+    _breaker().observe(error)
     call_sid = params.sid(request.form.get("CallSid"))
-    log.exception("voice webhook failed; answering with the fallback",
-                  extra={"call_sid": call_sid, "endpoint": request.endpoint})
+    if isinstance(error, DatabaseUnavailable):
+        log.warning("database unavailable; answering with the fallback",
+                    extra={"call_sid": call_sid, "endpoint": request.endpoint})
+    else:
+        log.exception("voice webhook failed; answering with the fallback",
+                      extra={"call_sid": call_sid, "endpoint": request.endpoint})
     endpoint = request.endpoint or ""
     if endpoint in ("voice.status", "voice.recording_status"):
         return twiml.empty()  # Twilio only needs a 200; the call itself is not waiting on it
