@@ -83,7 +83,7 @@ def record(app_root: Path, token: str, workdir: Path | None = None) -> dict:
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
-    from voiceline import create_app
+    from voiceline import create_app, init_migrations
     from voiceline.extensions import db
     from voiceline.models import Call as CallRow
     from voiceline.models import CallbackRequest, CallEvent, Recording
@@ -117,6 +117,7 @@ def record(app_root: Path, token: str, workdir: Path | None = None) -> dict:
         "LOG_LEVEL": "WARNING", "PROMPTS_DIR": str(app_root / "prompts"),
     }
     app = create_app(config)
+    init_migrations(app)
     with app.app_context():
         upgrade()
         engine = db.engine

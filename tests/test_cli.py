@@ -104,6 +104,7 @@ def test_calls_list_shows_calls_that_left_no_callback(app, runner):
     crisis = Phone(app, from_number="anonymous")
     crisis.call()
     crisis.press("9")
+    crisis.hang_up()
     result = runner.invoke(args=["calls", "list", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["call_sid"]: row for row in json.loads(result.output)}

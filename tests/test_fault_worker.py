@@ -305,7 +305,8 @@ def test_a_menu_step_whose_worker_was_killed_is_stored_once_when_twilio_retries(
     assert scalar(database, stored, sid=call.sid, step=step) == 1
     assert scalar(database, "SELECT count(*) FROM call_events WHERE call_sid = :sid", sid=call.sid) == 2
     assert scalar(database, "SELECT count(*) FROM calls WHERE call_sid = :sid", sid=call.sid) == 1
-    assert scalar(database, "SELECT language FROM calls WHERE call_sid = :sid", sid=call.sid) == "en"
+    assert scalar(database, "SELECT language FROM call_events WHERE call_sid = :sid AND step = :step",
+                  sid=call.sid, step=step) == "en"
 
     # ... and the call goes on from there as if nothing happened.
     call.doc = retried

@@ -57,6 +57,11 @@ def test_language_choice_carries_through_every_prompt(app, phone, lang):
     assert phone.languages() == {TAG[lang]}
     voices = {say.get("voice") for say in phone.doc.iter("Say")}
     assert voices == {"Polly.Joanna-Neural" if lang == "en" else "Polly.Lupe-Neural"}
+    with app.app_context():  # each step's row carries the language; the call's at the end
+        spoken = db.session.scalars(sa.select(CallEvent.language).where(CallEvent.call_sid == phone.call_sid)
+                                    .order_by(CallEvent.step)).all()
+        assert spoken == ["en", lang, lang]
+    phone.hang_up()
     with app.app_context():
         assert db.session.scalar(sa.select(Call.language).where(Call.call_sid == phone.call_sid)) == lang
 
@@ -214,6 +219,7 @@ def test_crisis_key_works_at_every_menu(app, phone, path, node):
     phone.press("9")
     assert phone.doc.find("Dial/Number").text == "988"
     assert "9 8 8" in phone.text()
+    phone.hang_up()
     from voiceline.models import SafetyEvent
 
     with app.app_context():

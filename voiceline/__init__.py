@@ -9,12 +9,12 @@ from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
 from flask import Flask, redirect, url_for
-from twilio.request_validator import RequestValidator
 
 from voiceline.config import ConfigError, load_settings
 from voiceline.flow.engine import Engine
 from voiceline.flow.prompts import FlowError, load_flow
 from voiceline.logs import configure_logging
+from voiceline.voice.security import FormRequestValidator
 from voiceline.models.base import now_utc
 
 StartupError = (ConfigError, FlowError)
@@ -40,7 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     flow = load_flow(app.config["PROMPTS_DIR"])
     app.extensions["voiceline.flow"] = flow
     app.extensions["voiceline.engine"] = Engine(flow)
-    app.extensions["voiceline.validator"] = RequestValidator(app.config["TWILIO_AUTH_TOKEN"])
+    app.extensions["voiceline.validator"] = FormRequestValidator(app.config["TWILIO_AUTH_TOKEN"])
     app.extensions["voiceline.clock"] = now_utc  # what "now" is for business hours
 
     register_extensions(app)

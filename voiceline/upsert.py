@@ -47,9 +47,26 @@ def insert_ignore(target: Session | sa.Connection, model: type, values: dict[str
     return conn.execute(stmt, values).first() is not None
 
 
+@functools.cache
+def _insert_or_update_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], conflict: tuple[str, ...],
+                                update: tuple[str, ...]):
+    stmt = _INSERTS[dialect](table).values({c: sa.bindparam(c) for c in columns})
+    return stmt.on_conflict_do_update(index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update})
+
+
+def insert_or_update(target: Session | sa.Connection, model: type, values: dict[str, Any], conflict: list[str],
+                     update: list[str]) -> None:
+    """Insert a row, or give the existing row with the same `conflict` columns the new values
+    of the `update` columns. A cached statement, like insert_ignore: webhooks use it."""
+    conn = connection(target)
+    stmt = _insert_or_update_statement(_dialect(conn), model.__table__, tuple(values), tuple(conflict), tuple(update))
+    conn.execute(stmt, values)
+
+
 def upsert(target: Session | sa.Connection, model: type, values: dict[str, Any], conflict: list[str],
            update: dict[str, Any]) -> None:
-    """Insert a row, or update `update` columns of the row that has the same `conflict` columns."""
+    """Insert a row, or update the row with the same `conflict` columns with `update`, whose
+    values may be SQL expressions (built afresh each time: for rare writes, like sign-in)."""
     conn = connection(target)
     stmt = _INSERTS[_dialect(conn)](model.__table__).values(**values)
     conn.execute(stmt.on_conflict_do_update(index_elements=conflict, set_=update))

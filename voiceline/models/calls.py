@@ -58,6 +58,7 @@ class CallEvent(Base):
     field: Mapped[str | None] = mapped_column(sa.String(64))
     value: Mapped[str | None] = mapped_column(sa.Text)
     presented: Mapped[str] = mapped_column(sa.String(80), default="")
+    outcome: Mapped[str | None] = mapped_column(sa.String(30))  # e.g. transferred, crisis_line
 
 
 class SafetyEvent(Base):

@@ -19,7 +19,7 @@ from voiceline.models import Recording as RecordingRow
 from voiceline.models import now_utc
 from voiceline.phones import WITHHELD_CALLER_IDS
 from voiceline.queue import intake
-from voiceline.upsert import connection, insert_ignore, upsert
+from voiceline.upsert import connection, insert_ignore, insert_or_update
 
 # A webhook writes either in the session's transaction (when a callback request is stored in
 # the same request) or on a plain autocommit connection (every other step): see views._writes.
@@ -50,13 +50,18 @@ def start_call(writer: Writer, call_sid: str, raw_from: str | None, caller: str 
 
 
 def has_effects(step: Step) -> bool:
-    """Whether storing the step writes more than its own call_events row."""
-    return bool(step.language or (step.outcome and step.outcome != "callback_requested") or step.safety)
+    """Whether storing the step writes more than its own call_events row (a crisis-line event)."""
+    return step.safety
 
 
 def record_step(writer: Writer, call_sid: str, state: CallState, step: Step, *, caller: str | None,
                 dialed: str | None = None) -> bool:
-    """Keep one webhook step; apply its effects only the first time it is seen."""
+    """Keep one webhook step: one row, written once however often Twilio retries.
+
+    The row carries what the call's own record needs (the language now spoken, an outcome
+    such as a connected transfer); the status callback folds those into the call at the end,
+    so a step writes one row instead of a row and an UPDATE in a transaction.
+    """
     field, value = next(iter(step.answers.items()), (None, None))
     inserted = insert_ignore(writer, CallEvent, {
         "call_sid": call_sid,
@@ -65,23 +70,15 @@ def record_step(writer: Writer, call_sid: str, state: CallState, step: Step, *, 
         "node": state.node[:64],
         "phase": state.phase,
         "choice": step.choice[:40],
-        "language": state.lang,
+        "language": step.language or state.lang,
         "field": field,
         "value": value,
         "presented": step.presented[:80],
+        "outcome": step.outcome if step.outcome != "callback_requested" else None,
     }, ["call_sid", "step"])
-    if not inserted:
-        return False
-    changes: dict[str, object] = {}
-    if step.language:
-        changes["language"] = step.language
-    if step.outcome and step.outcome != "callback_requested":  # that one is set with the request
-        changes["outcome"] = step.outcome
-    if changes:
-        connection(writer).execute(sa.update(Call.__table__).where(Call.call_sid == call_sid).values(**changes))
-    if step.safety:
+    if inserted and step.safety:
         log_safety_event(writer, call_sid, state.step, state.node, state.lang, caller, dialed or "")
-    return True
+    return inserted
 
 
 def log_safety_event(writer: Writer, call_sid: str, step: int, node: str, lang: str | None,
@@ -111,18 +108,19 @@ def transfer_accepted(session: Session, call_sid: str) -> bool:
     return accepted is not None
 
 
-def save_recording(session: Session, call_sid: str, recording: Recording, status: str) -> None:
+def save_recording(writer: Writer, call_sid: str, recording: Recording, status: str) -> None:
+    """The Record action and the recording status callback arrive in either order."""
+    now = now_utc()
     values = {"recording_sid": recording.sid, "call_sid": call_sid, "url": recording.url or None,
-              "duration_seconds": recording.duration, "status": status, "created_at": now_utc(),
-              "updated_at": now_utc()}
-    update = {"updated_at": now_utc()}
+              "duration_seconds": recording.duration, "status": status, "created_at": now, "updated_at": now}
+    update = ["updated_at"]
     if recording.url:
-        update["url"] = recording.url
+        update.append("url")
     if recording.duration:
-        update["duration_seconds"] = recording.duration
+        update.append("duration_seconds")
     if status != "in-progress":
-        update["status"] = status
-    upsert(session, RecordingRow, values, ["recording_sid"], update)
+        update.append("status")
+    insert_or_update(writer, RecordingRow, values, ["recording_sid"], update)
 
 
 def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller: str | None, status: str,
@@ -137,5 +135,20 @@ def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller
         call.ended_at = call.ended_at or now
         if duration is not None:
             call.duration_seconds = duration
+        fold_steps_into_call(session, call)
         intake.missed_call(session, call, now, main_menu)
     session.flush()
+
+
+def fold_steps_into_call(session: Session, call: Call) -> None:
+    """The language last spoken and the outcome of the call, from its steps."""
+    rows = session.execute(
+        sa.select(CallEvent.language, CallEvent.outcome).where(CallEvent.call_sid == call.call_sid)
+        .order_by(CallEvent.step)
+    ).all()
+    spoken = [language for language, _ in rows if language]
+    if spoken:
+        call.language = spoken[-1]
+    outcomes = [outcome for _, outcome in rows if outcome]
+    if call.outcome is None and outcomes:
+        call.outcome = outcomes[-1]

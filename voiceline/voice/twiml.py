@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 
-from flask import Flask, Response, current_app, request, url_for
+from flask import Flask, Response, current_app, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from voiceline.flow.engine import Dial, Gather, Hangup, Record, Redirect, Say, Target, Verb
 from voiceline.flow.model import Flow
+from voiceline.voice.security import origin
 
 TWIML_MIMETYPE = "text/xml"
 
@@ -25,7 +26,7 @@ CACHE_SIZE = 2048
 
 def base_url() -> str:
     """Action URLs are absolute, on PUBLIC_BASE_URL when set: what Twilio requests and signs."""
-    return current_app.config["PUBLIC_BASE_URL"] or request.host_url.rstrip("/")
+    return origin()
 
 
 def _absolute_url(target: Target, base: str | None = None) -> str:
@@ -118,5 +119,8 @@ def render(flow: Flow, verbs: list[Verb] | tuple[Verb, ...]) -> Response:
     return Response(text, status=200, mimetype=TWIML_MIMETYPE)
 
 
+EMPTY = str(VoiceResponse())
+
+
 def empty() -> Response:
-    return Response(str(VoiceResponse()), status=200, mimetype=TWIML_MIMETYPE)
+    return Response(EMPTY, status=200, mimetype=TWIML_MIMETYPE)

@@ -78,7 +78,7 @@ def _writes(atomic: bool = False) -> Iterator[store.Writer]:
     transaction (it stored a callback request). Otherwise, and that is the common menu
     step, on an autocommit connection: one idempotent INSERT without BEGIN and COMMIT.
     """
-    if atomic or db.session().in_transaction():
+    if atomic or (db.session.registry.has() and db.session().in_transaction()):
         yield db.session
         db.session.commit()
         return
@@ -239,8 +239,8 @@ def recording_status():
     status = params.status(request.form.get("RecordingStatus")) or "completed"
     if call_sid and given.recording is not None:
         _database()
-        store.save_recording(db.session, call_sid, given.recording, status)
-        db.session.commit()
+        with _writes() as writer:
+            store.save_recording(writer, call_sid, given.recording, status)
     return twiml.empty()
 
 
