@@ -268,7 +268,6 @@ def run(pool: list[list[Request]], port: int, concurrency: int, warmup: float, d
         return True
 
     def send(line: Line) -> None:
-        request = line.call[line.index]
         line.chunks = []
         line.sent = 0
         line.t0 = clock()

@@ -171,8 +171,9 @@ def test_a_missing_request_is_a_friendly_404(coordinator):
         response = coordinator.get(path)
         assert response.status_code == 404
         assert html(response).one("h1").text == "Not found"
+    # Under /voice/ only Twilio is answered: unsigned gets 403, never a staff page.
     response = coordinator.client.get("/voice/no-such-hook", base_url="https://localhost")
-    assert response.status_code == 404 and b"Voiceline" not in response.get_data()
+    assert response.status_code == 403 and b"Voiceline" not in response.get_data()
 
 
 # ---- the voice message ---------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_language_choice_carries_through_every_prompt(app, phone, lang):
     with app.app_context():  # each step's row carries the language; the call's at the end
         spoken = db.session.scalars(sa.select(CallEvent.language).where(CallEvent.call_sid == phone.call_sid)
                                     .order_by(CallEvent.step)).all()
-        assert spoken == ["en", lang, lang]
+        assert spoken == [lang, lang]  # the language choice, then the first menu press
     phone.hang_up()
     with app.app_context():
         assert db.session.scalar(sa.select(Call.language).where(Call.call_sid == phone.call_sid)) == lang
@@ -290,3 +290,13 @@ def test_odd_digits_are_treated_as_a_wrong_key_or_silence(phone, digits):
     phone.press(digits)
     assert phone.spoken()[0] in ("Sorry, that's not one of the choices.", "Sorry, I didn't hear a choice.")
     assert query(phone.action())["tries"] == "1"
+
+
+@pytest.mark.parametrize("node", ["%2F", "a%2Fb", "main_menu%2F..", "%E2%98%83"])
+def test_any_node_name_in_the_url_still_routes_to_a_menu(phone, node):
+    phone.call()
+    phone.post(f"/voice/step/{node}?lang=es&step=3", Digits="1")
+    if phone.doc.find("Redirect") is not None and phone.doc.find("Gather") is None:
+        phone.silence()  # a URL the app does not serve at all: back to the main menu
+    assert "/voice/step/main_menu?" in phone.action()
+    assert phone.languages() == {"es-US"}

@@ -131,7 +131,7 @@ def test_missing_call_sid_still_keeps_the_caller_going(app):
 
 def test_empty_signed_requests_get_twiml_on_every_route(app):
     client = app.test_client()
-    rules = [r.rule.replace("<node>", "main_menu") for r in app.url_map.iter_rules() if r.rule.startswith("/voice/")]
+    rules = [r.rule.replace("<path:node>", "main_menu") for r in app.url_map.iter_rules() if r.rule.startswith("/voice/")]
     for path in rules:
         response = twilio_post(client, path, {})
         assert response.status_code == 200, path

@@ -23,7 +23,7 @@ def test_every_voice_route_refuses_unsigned_requests(app, client):
     rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/voice/")]
     assert len(rules) >= 10
     for rule in rules:
-        path = rule.rule.replace("<node>", "main_menu")
+        path = rule.rule.replace("<path:node>", "main_menu")
         response = client.post(path, data=_fields(new_sid()))
         assert response.status_code == 403, rule.rule
     assert _stored(app) == (0, 0)

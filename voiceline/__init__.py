@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
-from flask import Flask, redirect, url_for
+from flask import Flask, redirect, request, url_for
 
 from voiceline.config import ConfigError, load_settings
 from voiceline.flow.engine import Engine
@@ -71,10 +71,25 @@ def register_blueprints(app: Flask) -> None:
     twiml.init_app(app)
     app.extensions["voiceline.breaker"] = Breaker()
     csrf.exempt(voice.bp)  # Twilio cannot send a CSRF token; its signature guards these routes
+    app.url_map.merge_slashes = False  # a mangled action URL gets TwiML, not a 308 redirect
     app.register_blueprint(voice.bp)
+    app.register_error_handler(404, unmatched_url)
+    app.register_error_handler(405, unmatched_url)
     app.register_blueprint(staff.bp)
     app.register_blueprint(health.bp)
     app.add_url_rule("/", endpoint="root", view_func=_to_staff_pages)
+
+
+def unmatched_url(error):
+    """404/405 for a URL no route serves, answered by the part of the site it belongs to:
+    Twilio gets TwiML back to the menu (signed) or 403, staff a friendly page, others Flask's."""
+    from voiceline import staff, voice
+
+    if request.path.startswith(voice.bp.url_prefix + "/"):
+        return voice.unknown_voice_url(error)
+    if request.path.startswith(staff.bp.url_prefix + "/") and error.code == 404:
+        return staff.not_found(error)
+    return error
 
 
 def _to_staff_pages():

@@ -11,7 +11,8 @@ from flask.cli import AppGroup
 
 from voiceline import audit
 from voiceline.extensions import db
-from voiceline.models import Call, CallEvent, now_utc
+from voiceline.call_history import steps_of_calls
+from voiceline.models import Call, now_utc
 from voiceline.phones import mask
 
 calls_cli = AppGroup("calls", help="Calls to the line and what happened on them.")
@@ -29,14 +30,7 @@ def list_calls(hours: int, outcome: str | None, as_json: bool) -> None:
     if outcome:
         stmt = stmt.where(Call.outcome == outcome)
     calls = db.session.scalars(stmt).all()
-    paths: dict[str, list[str]] = {c.call_sid: [] for c in calls}
-    if calls:
-        rows = db.session.execute(
-            sa.select(CallEvent.call_sid, CallEvent.presented)
-            .where(CallEvent.call_sid.in_(list(paths))).order_by(CallEvent.call_sid, CallEvent.step))
-        for sid, presented in rows:
-            if presented and (not paths[sid] or paths[sid][-1] != presented):
-                paths[sid].append(presented)
+    paths = {sid: steps.path for sid, steps in steps_of_calls(db.session, [c.call_sid for c in calls]).items()}
     audit.record(db.session, "list_calls", actor="cli", detail={"hours": hours, "count": len(calls)})
     db.session.commit()
     out = [{

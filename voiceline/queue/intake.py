@@ -8,7 +8,6 @@ Services here flush and never commit: the webhook view commits once.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from voiceline.models import Call, CallbackRequest, CallEvent, now_utc
+from voiceline.call_history import Steps, steps_of
+from voiceline.models import Call, CallbackRequest, now_utc
 from voiceline.models.callbacks import OPEN, PRIORITY_MISSED, PRIORITY_REQUESTED
 from voiceline.phones import mask
 
@@ -39,16 +39,6 @@ class Intake:
     preferred_window: str | None = None
     voicemail_ok: bool | None = None
     recording_sid: str | None = None
-
-
-def call_answers(session: Session, call_sid: str) -> dict[str, str]:
-    """Everything the caller answered on this call, the latest answer to each question."""
-    rows = session.execute(
-        sa.select(CallEvent.field, CallEvent.value)
-        .where(CallEvent.call_sid == call_sid, CallEvent.field.is_not(None))
-        .order_by(CallEvent.step)
-    )
-    return {name: value for name, value in rows}
 
 
 def split_contact(answers: dict[str, str]) -> tuple[dict[str, str], str | None, str | None, bool | None]:
@@ -142,7 +132,7 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     call = ensure_call(session, call_sid, caller, prompts_version)
     if call.outcome == "callback_requested" and call.callback_id is not None:
         return session.get(CallbackRequest, call.callback_id)
-    collected = {**call_answers(session, call_sid), **answers}
+    collected = {**steps_of(session, call_sid).answers, **answers}
     questionnaire, phone, window, consent = split_contact(collected)
     phone = phone or caller
     if not phone:
@@ -161,7 +151,7 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     return request
 
 
-def missed_call(session: Session, call: Call, now: dt.datetime, main_menu: str) -> CallbackRequest | None:
+def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> CallbackRequest | None:
     """A call that reached the main menu and ended with no transfer and no callback request.
 
     Lands in the queue as missed and not requested by the caller, unless the phone already
@@ -172,14 +162,9 @@ def missed_call(session: Session, call: Call, now: dt.datetime, main_menu: str) 
         return None
     if call.outcome in ("crisis_line", "transferred", "callback_requested"):
         return None
-    reached_menu = session.scalar(
-        sa.select(sa.literal(True)).where(
-            CallEvent.call_sid == call.call_sid, CallEvent.presented == main_menu
-        ).limit(1)
-    )
-    if not reached_menu:
+    if not steps.reached(main_menu):
         return None
-    questionnaire, phone, window, consent = split_contact(call_answers(session, call.call_sid))
+    questionnaire, phone, window, consent = split_contact(steps.answers)
     phone = phone or call.caller
     if not phone:
         call.outcome = call.outcome or "missed_no_number"

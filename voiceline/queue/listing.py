@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
+from voiceline.call_history import steps_of_calls
 from voiceline.models import (
     Call,
     CallbackAttempt,
     CallbackNote,
     CallbackRequest,
-    CallEvent,
     Recording,
     SafetyEvent,
     StaffUser,
@@ -117,14 +117,7 @@ def history(session: Session, request: CallbackRequest) -> History:
     safety = session.scalars(
         sa.select(SafetyEvent).where(SafetyEvent.call_sid.in_(call_sids)).order_by(SafetyEvent.at.desc())
     ).all() if call_sids else []
-    path: dict[str, list[str]] = {sid: [] for sid in call_sids}
-    if call_sids:
-        rows = session.execute(
-            sa.select(CallEvent.call_sid, CallEvent.presented).where(CallEvent.call_sid.in_(call_sids))
-            .order_by(CallEvent.call_sid, CallEvent.step))
-        for sid, presented in rows:
-            if presented and (not path[sid] or path[sid][-1] != presented):
-                path[sid].append(presented)
+    path = {sid: steps.path for sid, steps in steps_of_calls(session, call_sids).items()}
     claimed_by = session.get(StaffUser, request.claimed_by_id) if request.claimed_by_id else None
     return History(request, claimed_by, list(attempts), list(notes), list(calls), list(others),
                    list(recordings), list(safety), path)

@@ -6,6 +6,6 @@ when imported here, so importing `voiceline.staff` always yields the complete bl
 
 from voiceline.staff import admin_views, auth_views, queue_views, work_views  # noqa: F401  (routes)
 from voiceline.staff import formatting  # noqa: F401  (template filters)
-from voiceline.staff.blueprint import bp
+from voiceline.staff.blueprint import bp, not_found
 
-__all__ = ["bp"]
+__all__ = ["bp", "not_found"]

@@ -169,10 +169,7 @@ def forbidden(exc):
                       "This page is for admins. Ask an admin if you need something from it.")
 
 
-@bp.app_errorhandler(404)
 def not_found(exc):
-    """A friendly page for staff URLs, including mistyped ones no route matches; anything
-    else (a /voice/ URL, say) keeps Flask's plain 404."""
-    if not request.path.startswith(bp.url_prefix + "/"):
-        return exc
+    """A friendly page for staff URLs, including mistyped ones no route matches. The app's
+    404 handler (`voiceline.unmatched_url`) calls this for paths under /staff/."""
     return error_page(404, "Not found", "There is nothing at this address. It may have been mistyped.")

@@ -13,13 +13,14 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from voiceline.call_history import steps_of
 from voiceline.flow.engine import CallState, Recording, Step
 from voiceline.models import Call, CallEvent, SafetyEvent
 from voiceline.models import Recording as RecordingRow
 from voiceline.models import now_utc
 from voiceline.phones import WITHHELD_CALLER_IDS
 from voiceline.queue import intake
-from voiceline.upsert import connection, insert_ignore, insert_or_update
+from voiceline.upsert import insert_ignore, insert_or_update
 
 # A webhook writes either in the session's transaction (when a callback request is stored in
 # the same request) or on a plain autocommit connection (every other step): see views._writes.
@@ -135,20 +136,10 @@ def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller
         call.ended_at = call.ended_at or now
         if duration is not None:
             call.duration_seconds = duration
-        fold_steps_into_call(session, call)
-        intake.missed_call(session, call, now, main_menu)
+        steps = steps_of(session, call_sid)
+        if steps.language:
+            call.language = steps.language
+        if call.outcome is None and steps.outcome:
+            call.outcome = steps.outcome
+        intake.missed_call(session, call, steps, main_menu)
     session.flush()
-
-
-def fold_steps_into_call(session: Session, call: Call) -> None:
-    """The language last spoken and the outcome of the call, from its steps."""
-    rows = session.execute(
-        sa.select(CallEvent.language, CallEvent.outcome).where(CallEvent.call_sid == call.call_sid)
-        .order_by(CallEvent.step)
-    ).all()
-    spoken = [language for language, _ in rows if language]
-    if spoken:
-        call.language = spoken[-1]
-    outcomes = [outcome for _, outcome in rows if outcome]
-    if call.outcome is None and outcomes:
-        call.outcome = outcomes[-1]

@@ -14,10 +14,20 @@ from contextlib import contextmanager
 
 from flask import Blueprint, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import Forbidden, HTTPException
 
 from voiceline.extensions import db
-from voiceline.flow.engine import CallbackDraft, CallbackSummary, CallState, Context, Engine, Hangup, Step
+from voiceline.flow.engine import (
+    CallbackDraft,
+    CallbackSummary,
+    CallState,
+    Context,
+    Engine,
+    Hangup,
+    Redirect,
+    Step,
+    Target,
+)
 from voiceline.models import now_utc
 from voiceline.phones import normalize_caller_id
 from voiceline.queue import intake
@@ -112,13 +122,12 @@ def incoming():
     step = engine.incoming(call_context(call_sid, caller))
     if call_sid:
         _database()
-        with _writes() as writer:
+        with _writes() as writer:  # the greeting itself is the call's row; steps start at 1
             store.start_call(writer, call_sid, request.form.get("From"), caller, engine.flow.prompts_version)
-            store.record_step(writer, call_sid, CallState(node=engine.flow.start, step=0), step, caller=caller)
     return _render(step)
 
 
-@bp.post("/step/<node>")
+@bp.post("/step/<path:node>")  # any node name routes here; unknown ones restart the menu
 def step(node: str):
     call_sid = params.sid(request.form.get("CallSid"))
     caller = _caller()
@@ -259,6 +268,18 @@ def status():
         )
         db.session.commit()
     return twiml.empty()
+
+
+def unknown_voice_url(error: HTTPException):
+    """A signed request to a /voice/ URL we don't serve (a mangled action URL) is sent back to
+    the main menu; unsigned, it is refused like any other. Called by the app's 404/405 handler."""
+    try:
+        verify_twilio_signature()
+    except Forbidden as refused:
+        return refused
+    lang = params.state_from(None, request.args).lang
+    target = Target("step", {"node": _engine().flow.main_menu, "lang": lang})
+    return _render([Redirect(target)])
 
 
 @bp.errorhandler(Exception)
