@@ -115,3 +115,51 @@ def test_calls_list_shows_calls_that_left_no_callback(app, runner):
     assert [r["call_sid"] for r in only_crisis] == [crisis.call_sid]
     table = runner.invoke(args=["calls", "list"]).output
     assert "welcome > main_menu > what_to_expect_menu" in table and "6175550123" not in table
+
+
+def test_calls_whose_status_callback_never_came_are_closed_by_finish_stale(app, runner):
+    """Status callbacks lost in an outage: the sweep closes the call as the callback would have
+    (a missed call queued), leaves calls younger than the cut-off alone, and is idempotent."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from tests.phone import Phone
+    from voiceline.extensions import db
+    from voiceline.models import AuditEntry, Call, CallbackRequest
+
+    lost, live, greeting_only = Phone(app), Phone(app, from_number="+16175550124"), Phone(app, from_number="+16175550125")
+    for phone in (lost, live, greeting_only):
+        phone.call()
+    lost.press_through("1", "1", "1")  # English, candidacy, one answer; then no status callback
+    live.press_through("1", "3")
+    with app.app_context():
+        for call in db.session.scalars(sa.select(Call).where(Call.call_sid.in_([lost.call_sid, greeting_only.call_sid]))):
+            call.started_at -= dt.timedelta(hours=5)
+        db.session.commit()
+
+    result = runner.invoke(args=["calls", "finish-stale"])
+    assert result.exit_code == 0, result.output
+    assert "2 call(s) closed" in result.output and "1 of them queued as missed" in result.output
+    with app.app_context():
+        calls = {c.call_sid: c for c in db.session.scalars(sa.select(Call))}
+        assert calls[lost.call_sid].twilio_status == "no-status-callback"
+        assert calls[lost.call_sid].outcome == "missed" and calls[lost.call_sid].ended_at is not None
+        assert calls[greeting_only.call_sid].outcome is None  # never reached the menu: nothing to queue
+        assert calls[greeting_only.call_sid].ended_at is not None
+        assert calls[live.call_sid].ended_at is None  # younger than 4 hours: may still be on the line
+        [request] = db.session.scalars(sa.select(CallbackRequest)).all()
+        assert (request.phone, request.reason, request.call_sid) == ("+16175550123", "missed_call", lost.call_sid)
+        assert request.answers == {"age_18_or_older": "yes"}
+        [entry] = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "finish_stale_calls")).all()
+        assert entry.detail == {"calls": 2, "missed": 1}
+
+    again = runner.invoke(args=["calls", "finish-stale"])
+    assert again.exit_code == 0 and "0 call(s) closed" in again.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CallbackRequest)) == 1
+
+
+def test_finish_stale_refuses_a_cut_off_under_twilios_call_limit(runner):
+    result = runner.invoke(args=["calls", "finish-stale", "--hours", "1"])
+    assert result.exit_code != 0 and "--hours" in result.output

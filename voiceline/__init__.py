@@ -14,6 +14,7 @@ from voiceline.config import ConfigError, load_settings
 from voiceline.flow.engine import Engine
 from voiceline.flow.prompts import FlowError, load_flow
 from voiceline.logs import configure_logging
+from voiceline.sessions import StaffSessionInterface
 from voiceline.voice.security import FormRequestValidator
 from voiceline.models.base import now_utc
 
@@ -28,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Raises ConfigError or FlowError, each naming what to fix, before serving anything.
     """
     app = Flask(__name__, instance_relative_config=True)
+    app.session_interface = StaffSessionInterface()
     if config is None:
         load_dotenv(find_dotenv(usecwd=True))
         config = os.environ

@@ -1,4 +1,5 @@
-"""`voiceline calls list`: what happened on each call, including calls that left no callback."""
+"""`voiceline calls list`: what happened on each call, including calls that left no callback;
+`voiceline calls finish-stale`: close calls whose status callback never came."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 import click
 import sqlalchemy as sa
+from flask import current_app
 from flask.cli import AppGroup
 
 from voiceline import audit
@@ -14,6 +16,7 @@ from voiceline.extensions import db
 from voiceline.call_history import steps_of_calls
 from voiceline.models import Call, now_utc
 from voiceline.phones import mask
+from voiceline.voice.store import finish_stale_calls
 
 calls_cli = AppGroup("calls", help="Calls to the line and what happened on them.")
 
@@ -49,3 +52,19 @@ def list_calls(hours: int, outcome: str | None, as_json: bool) -> None:
     for row in out:
         click.echo(f"{row['started_at'][:19]} {row['call_sid']} {mask(row['caller']):<14} "
                    f"{row['language'] or '-':<3} {row['outcome'] or '-':<20} {' > '.join(row['path'])}")
+
+
+@calls_cli.command("finish-stale")
+@click.option("--hours", type=click.IntRange(4, 24 * 90), default=4, show_default=True,
+              help="Calls that started more than this many hours ago (Twilio ends calls after 4).")
+def finish_stale(hours: int) -> None:
+    """Close calls whose status callback never arrived (it was lost while the database was down):
+    each gets its outcome from its steps, and a missed call lands in the queue as it would have.
+    Safe to run at any time and repeatedly, e.g. hourly from a scheduler."""
+    flow = current_app.extensions["voiceline.engine"].flow
+    calls = finish_stale_calls(db.session, started_before=now_utc() - dt.timedelta(hours=hours),
+                               main_menu=flow.main_menu)
+    queued = sum(1 for call in calls if call.outcome == "missed")
+    audit.record(db.session, "finish_stale_calls", actor="cli", detail={"calls": len(calls), "missed": queued})
+    db.session.commit()
+    click.echo(f"{len(calls)} call(s) closed without a status callback; {queued} of them queued as missed.")

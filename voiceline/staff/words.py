@@ -40,6 +40,8 @@ AUDIT_ACTIONS = {
     "note": "Added a note",
     "reopen": "Reopened a request",
     "list_callbacks": "Viewed the queue",
+    "list_calls": "Listed calls",
+    "finish_stale_calls": "Closed calls that had no status callback",
     "export": "Exported requests",
     "view_safety_events": "Viewed safety events",
     "view_audit": "Viewed the audit log",

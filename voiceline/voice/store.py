@@ -136,10 +136,40 @@ def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller
         call.ended_at = call.ended_at or now
         if duration is not None:
             call.duration_seconds = duration
-        steps = steps_of(session, call_sid)
-        if steps.language:
-            call.language = steps.language
-        if call.outcome is None and steps.outcome:
-            call.outcome = steps.outcome
-        intake.missed_call(session, call, steps, main_menu)
+        _close(session, call, main_menu)
     session.flush()
+
+
+def _close(session: Session, call: Call, main_menu: str) -> None:
+    """Fold a finished call's steps into its row (language, outcome) and queue it if missed."""
+    steps = steps_of(session, call.call_sid)
+    if steps.language:
+        call.language = steps.language
+    if call.outcome is None and steps.outcome:
+        call.outcome = steps.outcome
+    intake.missed_call(session, call, steps, main_menu)
+
+
+# Twilio ends every call after at most 4 hours (its default time limit), so a call older than
+# that with no final status lost its status callback (an outage of ours at the time).
+STATUS_NEVER_CAME = "no-status-callback"
+
+
+def finish_stale_calls(session: Session, *, started_before: dt.datetime, main_menu: str) -> list[Call]:
+    """Close calls whose status callback never arrived, as the callback would have: their
+    outcome from their steps, missed calls queued. Ended at their last step (or start)."""
+    last_step = (
+        sa.select(sa.func.max(CallEvent.at)).where(CallEvent.call_sid == Call.call_sid).scalar_subquery()
+    )
+    rows = session.execute(
+        sa.select(Call, last_step)
+        .where(Call.ended_at.is_(None), Call.started_at < started_before)
+        .order_by(Call.started_at)
+        .with_for_update(of=Call, skip_locked=True)
+    ).all()
+    for call, last_at in rows:
+        call.twilio_status = STATUS_NEVER_CAME
+        call.ended_at = last_at or call.started_at
+        _close(session, call, main_menu)
+    session.flush()
+    return [call for call, _ in rows]
