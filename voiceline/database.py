@@ -11,7 +11,6 @@ import selectors
 import time
 
 from flask import Flask
-from psycopg import pq
 from sqlalchemy import event, exc
 
 from voiceline.extensions import db
@@ -77,6 +76,8 @@ def _ping_with_deadline(dbapi_connection, record, _proxy) -> None:
     """
     if record.info.pop("voiceline.fresh", False):
         return  # just connected: it has answered already
+    from psycopg import pq  # here, not at the top: a SQLite deployment never loads psycopg (9 MB)
+
     pgconn = dbapi_connection.pgconn
     deadline = time.monotonic() + PING_TIMEOUT_SECONDS
     try:
