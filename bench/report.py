@@ -54,6 +54,8 @@ def render(results: dict) -> str:
 
     # ---- targets first -------------------------------------------------------------------------
     w("## Targets\n")
+    w("Why we miss where we do, what profiling found and what we changed: "
+      "[bench/README.md, Where we stand](README.md#where-we-stand-and-why-2026-11-27).\n")
     w("| target | database | measured | result |")
     w("| --- | --- | --- | --- |")
     for key, db in dbs.items():
