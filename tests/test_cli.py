@@ -126,7 +126,7 @@ def test_calls_whose_status_callback_never_came_are_closed_by_finish_stale(app, 
 
     from tests.phone import Phone
     from voiceline.extensions import db
-    from voiceline.models import AuditEntry, Call, CallbackRequest
+    from voiceline.models import AuditEntry, Call, CallbackRequest, CallEvent, now_utc
 
     lost, live, greeting_only = Phone(app), Phone(app, from_number="+16175550124"), Phone(app, from_number="+16175550125")
     for phone in (lost, live, greeting_only):
@@ -136,6 +136,8 @@ def test_calls_whose_status_callback_never_came_are_closed_by_finish_stale(app, 
     with app.app_context():
         for call in db.session.scalars(sa.select(Call).where(Call.call_sid.in_([lost.call_sid, greeting_only.call_sid]))):
             call.started_at -= dt.timedelta(hours=5)
+        for event in db.session.scalars(sa.select(CallEvent).where(CallEvent.call_sid == lost.call_sid)):
+            event.at -= dt.timedelta(hours=5)
         db.session.commit()
 
     result = runner.invoke(args=["calls", "finish-stale"])
@@ -151,6 +153,8 @@ def test_calls_whose_status_callback_never_came_are_closed_by_finish_stale(app, 
         [request] = db.session.scalars(sa.select(CallbackRequest)).all()
         assert (request.phone, request.reason, request.call_sid) == ("+16175550123", "missed_call", lost.call_sid)
         assert request.answers == {"age_18_or_older": "yes"}
+        # Its age in the queue counts from the call, not from the sweep.
+        assert request.created_at == calls[lost.call_sid].ended_at < now_utc() - dt.timedelta(hours=4)
         [entry] = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "finish_stale_calls")).all()
         assert entry.detail == {"calls": 2, "missed": 1}
 

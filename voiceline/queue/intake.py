@@ -8,6 +8,7 @@ Services here flush and never commit: the webhook view commits once.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ class Intake:
     preferred_window: str | None = None
     voicemail_ok: bool | None = None
     recording_sid: str | None = None
+    at: dt.datetime | None = None  # when the caller called, if not now (a call closed late)
 
 
 def split_contact(answers: dict[str, str]) -> tuple[dict[str, str], str | None, str | None, bool | None]:
@@ -93,6 +95,7 @@ def add_or_merge(session: Session, intake: Intake) -> tuple[CallbackRequest, boo
             recording_sid=intake.recording_sid,
             call_sid=intake.call_sid,
             prompts_version=intake.prompts_version,
+            created_at=intake.at or now_utc(),
         )
         try:
             with session.begin_nested():
@@ -177,7 +180,7 @@ def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> C
     request, _ = add_or_merge(session, Intake(
         phone=phone, language=call.language or "en", reason="missed_call", call_sid=call.call_sid,
         prompts_version=call.prompts_version, requested_by_caller=False, answers=questionnaire,
-        preferred_window=window, voicemail_ok=consent,
+        preferred_window=window, voicemail_ok=consent, at=call.ended_at,
     ))
     call.callback_id = request.id
     call.outcome = call.outcome or "missed"
