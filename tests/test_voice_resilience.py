@@ -163,6 +163,30 @@ def test_no_phone_number_or_answer_reaches_the_logs(make_app, caplog):
         assert secret not in logged
 
 
+def test_a_database_error_logs_no_answer_from_its_statement(app, caplog):
+    """A SQL error's message carries its statement's values; the engine hides them."""
+    phone = Phone(closed(app))
+    phone.call()
+    phone.press_through("1", "2", "1", "1")  # English, insurance, insured, commercial plan
+    with app.app_context():
+        engine = db.engine
+
+    def broken(_conn, _cursor, statement, parameters, _context, _executemany):
+        if statement.startswith("INSERT INTO call_events"):
+            statement += " NOT VALID SQL"
+        return statement, parameters
+
+    sa.event.listen(engine, "before_cursor_execute", broken, retval=True)
+    caplog.set_level(logging.WARNING)
+    try:
+        phone.say("Blue Cross Blue Shield")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", broken)
+    assert phone.text()  # the fallback still speaks to the caller
+    assert "voice webhook failed" in caplog.text and "parameters hidden" in caplog.text
+    assert "Blue Cross" not in caplog.text and "6175550123" not in caplog.text
+
+
 # ---- the circuit breaker: one wait per outage, not one per webhook -----------------------------------
 def _count_connects(app):
     from sqlalchemy import event

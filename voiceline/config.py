@@ -172,11 +172,14 @@ def engine_options(url: str, statement_timeout_ms: int) -> dict[str, Any]:
     Twilio gives up after 15 s; a connect or statement that takes longer than a few seconds
     must fail fast so the caller gets the fallback TwiML instead of "an application error".
     """
+    # hide_parameters: a database error's message would otherwise carry its statement's
+    # values (phone numbers, answers) into the logs.
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 5}}
+        return {"connect_args": {"timeout": 5}, "hide_parameters": True}
     # No pool_pre_ping: it waits for ever on a server that stops answering. database.py
     # pings each pooled connection on checkout with a deadline instead.
     options: dict[str, Any] = {
+        "hide_parameters": True,
         "pool_timeout": 3,
         "pool_recycle": 300,
         "connect_args": {"connect_timeout": 3},
