@@ -9,11 +9,12 @@ otherwise (403).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Blueprint, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from voiceline.extensions import db
@@ -83,10 +84,10 @@ def _writes(atomic: bool = False) -> Iterator[store.Writer]:
     """Where a webhook's writes go.
 
     In one transaction when they must stand or fall together: the step has effects beyond
-    its own row (a language chosen, an outcome, a crisis-line event: a retry finds the row
-    and skips them, so they cannot be left behind), or this request already began a
-    transaction (it stored a callback request). Otherwise, and that is the common menu
-    step, on an autocommit connection: one idempotent INSERT without BEGIN and COMMIT.
+    its own row (a crisis-line event: a retry finds the row and skips the event, so the two
+    are written together), or this request already began a transaction (it stored a callback
+    request). Otherwise, and that is the common menu step, on an autocommit connection: one
+    idempotent INSERT without BEGIN and COMMIT.
     """
     if atomic or (db.session.registry.has() and db.session().in_transaction()):
         yield db.session
@@ -94,6 +95,23 @@ def _writes(atomic: bool = False) -> Iterator[store.Writer]:
         return
     with db.engine.connect() as conn:
         yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _best_effort(what: str, call_sid: str | None, write: Callable[[Session], object]) -> None:
+    """Store something the caller must not wait on (a crisis dial, an accepted transfer):
+    if the database fails, log it without caller data and go on answering."""
+    try:
+        _database()
+        write(db.session)
+        db.session.commit()
+    except (SQLAlchemyError, DatabaseUnavailable) as error:
+        _failed(error)
+        log.warning("%s not stored (%s)", what, type(error).__name__, extra={"call_sid": call_sid})
+
+
+def _failed(error: Exception) -> None:
+    db.session.rollback()
+    _breaker().observe(error)
 
 
 def _keep(call_sid: str, state: CallState, step: Step, caller: str | None):
@@ -105,8 +123,7 @@ def _keep(call_sid: str, state: CallState, step: Step, caller: str | None):
                 store.record_step(writer, call_sid, state, step, caller=caller,
                                   dialed=current_app.config["CRISIS_LINE_NUMBER"])
     except (SQLAlchemyError, DatabaseUnavailable) as error:
-        db.session.rollback()
-        _breaker().observe(error)
+        _failed(error)
         if not step.safety:
             raise
         log.warning("crisis-line step not stored (%s); connecting anyway", type(error).__name__,
@@ -182,15 +199,8 @@ def whisper_answer():
     parent = params.sid(request.args.get("call"))
     verbs, accepted = Engine.whisper_answer((request.form.get("Digits") or "").strip())
     if accepted and parent:
-        try:
-            _database()
-            store.accept_transfer(db.session, parent)
-            db.session.commit()
-        except (SQLAlchemyError, DatabaseUnavailable) as error:
-            # The coordinator accepted: connect them regardless.
-            db.session.rollback()
-            _breaker().observe(error)
-            log.warning("accepted transfer not stored (%s)", type(error).__name__, extra={"call_sid": parent})
+        # The coordinator accepted: connect them regardless.
+        _best_effort("accepted transfer", parent, lambda session: store.accept_transfer(session, parent))
     return _render(verbs)
 
 
@@ -204,14 +214,8 @@ def crisis():
     if (request.form.get("Digits") or "").strip() != engine.flow.crisis_key:
         return _render([engine.say(lang, "system.goodbye"), Hangup()])
     if call_sid:
-        try:
-            _database()
-            store.log_safety_event(db.session, call_sid, -1, "fallback", lang, ctx.caller_phone, ctx.crisis_number)
-            db.session.commit()
-        except (SQLAlchemyError, DatabaseUnavailable) as error:
-            db.session.rollback()
-            _breaker().observe(error)
-            log.warning("crisis-line event not stored (%s)", type(error).__name__, extra={"call_sid": call_sid})
+        _best_effort("crisis-line event", call_sid, lambda session: store.log_safety_event(
+            session, call_sid, -1, "fallback", lang, ctx.caller_phone, ctx.crisis_number))
     return _render(engine.crisis_verbs(lang, ctx))
 
 
@@ -223,14 +227,8 @@ def crisis_result():
     status = params.status(request.form.get("DialCallStatus"))
     verbs = _engine().crisis_result(state.lang, attempt, status, call_context(call_sid, _caller()))
     if call_sid:
-        try:
-            _database()
-            store.crisis_dial_finished(db.session, call_sid, status or "unknown")
-            db.session.commit()
-        except (SQLAlchemyError, DatabaseUnavailable) as error:
-            db.session.rollback()
-            _breaker().observe(error)
-            log.warning("crisis dial result not stored (%s)", type(error).__name__, extra={"call_sid": call_sid})
+        _best_effort("crisis dial result", call_sid,
+                     lambda session: store.crisis_dial_finished(session, call_sid, status or "unknown"))
     return _render(verbs)
 
 
