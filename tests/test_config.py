@@ -201,13 +201,14 @@ def test_database_url_is_normalised(tmp_path, raw, url):
 def test_default_database_is_sqlite_in_the_instance_path(tmp_path, raw):
     settings = load(tmp_path, DATABASE_URL=raw)
     assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'voiceline.db'}"
-    assert settings["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"timeout": 5}}
+    assert settings["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"timeout": 5}, "hide_parameters": True}
 
 
 def test_postgres_gets_a_statement_timeout(tmp_path):
     settings = load(tmp_path, DATABASE_URL="postgres://db.example.org/voiceline", DB_STATEMENT_TIMEOUT_MS="2500")
     options = settings["SQLALCHEMY_ENGINE_OPTIONS"]
     assert "pool_pre_ping" not in options  # database.py pings on checkout, with a deadline
+    assert options["hide_parameters"] is True  # no caller data in database error messages
     assert options["connect_args"] == {"connect_timeout": 3, "options": "-c statement_timeout=2500"}
 
 
