@@ -24,8 +24,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from voiceline import audit
 from voiceline.extensions import login_manager
-from voiceline.models import CallbackRequest, SignInFailure, StaffUser
+from voiceline.models import SignInFailure, StaffUser
 from voiceline.models.staff import ROLES
+from voiceline.queue import work
 from voiceline.upsert import upsert
 
 FREE_FAILURES = 5
@@ -161,8 +162,7 @@ def set_active(session: Session, staff: StaffUser, active: bool, *, by: StaffUse
     staff.active = active
     staff.session_version += 1
     if not active:
-        session.execute(sa.update(CallbackRequest).where(CallbackRequest.claimed_by_id == staff.id)
-                        .values(claimed_by_id=None, claimed_at=None).execution_options(synchronize_session=False))
+        work.release_all(session, staff)
     audit.record(session, "staff_enable" if active else "staff_disable", staff=by, actor=actor,
                  detail={"email": staff.email})
 

@@ -12,7 +12,7 @@ import re
 PHONE = re.compile(
     r"(?<![A-Za-z0-9])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?(\d{4})(?![A-Za-z0-9])"
 )
-EXTRA_FIELDS = ("call_sid", "callback_id", "endpoint", "node", "path", "phone", "staff")
+EXTRA_FIELDS = ("call_sid", "callback_id", "recording_sid", "endpoint", "node", "path", "phone", "staff")
 
 
 def mask_numbers(text: str) -> str:

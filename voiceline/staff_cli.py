@@ -38,30 +38,28 @@ def staff_add(email: str, name: str, role: str, password_stdin: bool) -> None:
     click.echo(f"Added {staff.role} {staff.email} ({staff.name}).")
 
 
-@staff_cli.command("disable")
-@click.argument("email")
-def staff_disable(email: str) -> None:
-    """Disable an account: its sessions end and its claims return to the queue."""
+def _set_active(email: str, active: bool) -> None:
     try:
         staff = auth.find_staff(db.session, email)
     except auth.AccountError as exc:
         raise click.ClickException(str(exc)) from None
-    auth.set_active(db.session, staff, False, actor="cli")
+    auth.set_active(db.session, staff, active, actor="cli")
     db.session.commit()
-    click.echo(f"Disabled {staff.email}.")
+    click.echo(f"{'Enabled' if active else 'Disabled'} {staff.email}.")
+
+
+@staff_cli.command("disable")
+@click.argument("email")
+def staff_disable(email: str) -> None:
+    """Disable an account: its sessions end and its claims return to the queue."""
+    _set_active(email, False)
 
 
 @staff_cli.command("enable")
 @click.argument("email")
 def staff_enable(email: str) -> None:
     """Enable a disabled account again."""
-    try:
-        staff = auth.find_staff(db.session, email)
-    except auth.AccountError as exc:
-        raise click.ClickException(str(exc)) from None
-    auth.set_active(db.session, staff, True, actor="cli")
-    db.session.commit()
-    click.echo(f"Enabled {staff.email}.")
+    _set_active(email, True)
 
 
 @staff_cli.command("reset-password")

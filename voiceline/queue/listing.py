@@ -23,7 +23,7 @@ from voiceline.models import (
     StaffUser,
 )
 from voiceline.models.callbacks import OPEN
-from voiceline.queue.work import Policy
+from voiceline.queue.work import Policy, held_by
 
 PER_PAGE = 50
 
@@ -45,8 +45,7 @@ def queue_query(filters: Filters, staff: StaffUser | None, now: dt.datetime, pol
     if filters.language:
         stmt = stmt.where(CallbackRequest.language == filters.language)
     if filters.mine and staff is not None:
-        stmt = stmt.where(CallbackRequest.claimed_by_id == staff.id,
-                          CallbackRequest.claimed_at > now - policy.claim_timeout)
+        stmt = stmt.where(held_by(staff.id, now, policy))
     if filters.status == "closed":
         return stmt.order_by(CallbackRequest.closed_at.desc(), CallbackRequest.id.desc())
     return stmt.order_by(CallbackRequest.priority, CallbackRequest.created_at, CallbackRequest.id)
@@ -75,10 +74,25 @@ class Page:
 def queue_page(session: Session, filters: Filters, staff: StaffUser | None, now: dt.datetime, policy: Policy,
                page: int = 1, per_page: int = PER_PAGE) -> Page:
     stmt = queue_query(filters, staff, now, policy)
-    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).options().subquery()))
-    page = max(1, min(page, max(1, -(-total // per_page))))
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+    page = max(1, min(page, Page([], page, per_page, total).pages))
     items = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
     return Page(list(items), page, per_page, total)
+
+
+def calls_of(request: CallbackRequest):
+    """SQL: the calls a request's page lists (from its phone, linked to it, or the one that made it)."""
+    return sa.or_(Call.caller == request.phone, Call.callback_id == request.id, Call.call_sid == request.call_sid)
+
+
+def recording_belongs(session: Session, request: CallbackRequest, recording_sid: str) -> bool:
+    """Only messages left on the calls its page lists can be played from a request's page."""
+    if recording_sid == request.recording_sid:
+        return True
+    calls = sa.select(Call.call_sid).where(calls_of(request))
+    return session.scalar(sa.select(Recording.id).where(
+        Recording.recording_sid == recording_sid,
+        sa.or_(Recording.call_sid.in_(calls), Recording.call_sid == request.call_sid))) is not None
 
 
 @dataclass
@@ -104,8 +118,7 @@ def history(session: Session, request: CallbackRequest) -> History:
         sa.select(CallbackNote).options(joinedload(CallbackNote.staff))
         .where(CallbackNote.callback_id == request.id).order_by(CallbackNote.at)).all()
     calls = session.scalars(
-        sa.select(Call).where(sa.or_(Call.caller == request.phone, Call.callback_id == request.id,
-                                     Call.call_sid == request.call_sid))
+        sa.select(Call).where(calls_of(request))
         .order_by(Call.started_at.desc()).limit(50)).all()
     call_sids = [c.call_sid for c in calls]
     others = session.scalars(

@@ -78,12 +78,27 @@ def claim_is_live(request: CallbackRequest, now: dt.datetime, policy: Policy) ->
             and request.claimed_at > now - policy.claim_timeout)
 
 
+def held_by(staff_id: int, now: dt.datetime, policy: Policy):
+    """SQL: this person holds a live claim on the request (claim_is_live, in the database)."""
+    return sa.and_(CallbackRequest.claimed_by_id == staff_id, CallbackRequest.claimed_at > now - policy.claim_timeout)
+
+
 def _claimable(now: dt.datetime, policy: Policy, staff_id: int | None = None):
     """Open, and unclaimed, or claimed so long ago the claim has lapsed (or mine)."""
     free = sa.or_(CallbackRequest.claimed_by_id.is_(None), CallbackRequest.claimed_at <= now - policy.claim_timeout)
     if staff_id is not None:
         free = sa.or_(free, CallbackRequest.claimed_by_id == staff_id)
     return sa.and_(CallbackRequest.status == OPEN, free)
+
+
+def _take(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime, where) -> bool:
+    """The one conditional UPDATE that takes a claim: True if this person won it."""
+    return session.execute(
+        sa.update(CallbackRequest)
+        .where(CallbackRequest.id == callback_id, where)
+        .values(claimed_by_id=staff.id, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
 
 
 def _get(session: Session, callback_id: int) -> CallbackRequest:
@@ -93,8 +108,7 @@ def _get(session: Session, callback_id: int) -> CallbackRequest:
     return request
 
 
-def _why_not(session: Session, callback_id: int, now: dt.datetime, policy: Policy) -> QueueError:
-    request = _get(session, callback_id)
+def _why_not(session: Session, request: CallbackRequest) -> QueueError:
     if request.status != OPEN:
         return AlreadyClosed()
     holder = session.get(StaffUser, request.claimed_by_id) if request.claimed_by_id else None
@@ -108,24 +122,10 @@ def claim(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime
     Renewing a live claim of mine is not a new claim and is not audited again: opening an
     item I hold, or logging an attempt on it, keeps it mine without filling the audit log.
     """
-    renewed = session.execute(
-        sa.update(CallbackRequest)
-        .where(CallbackRequest.id == callback_id, CallbackRequest.status == OPEN,
-               CallbackRequest.claimed_by_id == staff.id,
-               CallbackRequest.claimed_at > now - policy.claim_timeout)
-        .values(claimed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
-    if renewed:
-        return _get(session, callback_id)
-    won = session.execute(
-        sa.update(CallbackRequest)
-        .where(CallbackRequest.id == callback_id, _claimable(now, policy, staff.id))
-        .values(claimed_by_id=staff.id, claimed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
-    if not won:
-        raise _why_not(session, callback_id, now, policy)
+    if _take(session, callback_id, staff, now, sa.and_(CallbackRequest.status == OPEN, held_by(staff.id, now, policy))):
+        return _get(session, callback_id)  # renewed
+    if not _take(session, callback_id, staff, now, _claimable(now, policy, staff.id)):
+        raise _why_not(session, _get(session, callback_id))
     audit.record(session, "claim", staff=staff, actor=actor, callback_id=callback_id, address=address)
     return _get(session, callback_id)
 
@@ -146,13 +146,7 @@ def claim_next(session: Session, staff: StaffUser, now: dt.datetime, policy: Pol
         callback_id = session.scalar(candidate)
         if callback_id is None:
             return None
-        won = session.execute(
-            sa.update(CallbackRequest)
-            .where(CallbackRequest.id == callback_id, _claimable(now, policy))
-            .values(claimed_by_id=staff.id, claimed_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
-        if won:
+        if _take(session, callback_id, staff, now, _claimable(now, policy)):
             audit.record(session, "claim", staff=staff, actor=actor, callback_id=callback_id,
                          detail={"via": "next"}, address=address)
             return _get(session, callback_id)
@@ -173,8 +167,26 @@ def release(session: Session, callback_id: int, staff: StaffUser, now: dt.dateti
     if released:
         audit.record(session, "release", staff=staff, actor=actor, callback_id=callback_id, address=address)
     elif request.claimed_by_id is not None and claim_is_live(request, now, policy):
-        raise _why_not(session, callback_id, now, policy)
+        raise _why_not(session, request)
     return request
+
+
+def keep_claim(session: Session, request: CallbackRequest, staff: StaffUser, now: dt.datetime, policy: Policy,
+               *, address: str | None = None) -> None:
+    """Looking at an open item I hold keeps my claim alive; if it lapsed and someone else
+    took it meanwhile, nothing changes (the page then says who has it)."""
+    if request.status != OPEN or request.claimed_by_id != staff.id:
+        return
+    try:
+        claim(session, request.id, staff, now, policy, address=address)
+    except QueueError:
+        pass  # a claim that is not won writes nothing
+
+
+def release_all(session: Session, staff: StaffUser) -> None:
+    """Every claim this person holds goes back to the queue (their account was disabled)."""
+    session.execute(sa.update(CallbackRequest).where(CallbackRequest.claimed_by_id == staff.id)
+                    .values(claimed_by_id=None, claimed_at=None).execution_options(synchronize_session=False))
 
 
 def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: str, note: str | None,
@@ -185,13 +197,8 @@ def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: s
     the queue. The coordinator must hold the claim (it is taken here if the item is free)."""
     if outcome not in OUTCOMES:
         raise QueueError(f"Unknown outcome {outcome!r}.")
-    claim(session, callback_id, staff, now, policy, actor=actor, address=address)
-    request = session.scalar(
-        sa.select(CallbackRequest).where(CallbackRequest.id == callback_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if request.status != OPEN or request.claimed_by_id != staff.id:
-        raise _why_not(session, callback_id, now, policy)
+    # The claim's UPDATE holds the row (PostgreSQL) or the write lock (SQLite) until commit.
+    request = claim(session, callback_id, staff, now, policy, actor=actor, address=address)
     note = (note or "").strip()[:NOTE_LIMIT] or None
     session.add(CallbackAttempt(callback_id=callback_id, staff_id=staff.id, at=now, outcome=outcome, note=note))
     request.attempts += 1

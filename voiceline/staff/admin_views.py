@@ -8,14 +8,15 @@ import io
 import json
 
 import sqlalchemy as sa
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 
 from voiceline import audit, auth
 from voiceline.extensions import db
-from voiceline.models import AuditEntry, CallbackRequest, StaffUser, now_utc
+from voiceline.models import AuditEntry, CallbackRequest, StaffUser
 from voiceline.queue.export import callback_dicts
 from voiceline.staff import words
 from voiceline.staff.blueprint import address, admin_required, bp, end_session, staff
+from voiceline.staff.formatting import clinic_today, clinic_zone
 from voiceline.staff.forms import AuditFiltersForm, ExportForm, PasswordResetForm, StaffAddForm
 
 AUDIT_PER_PAGE = 50
@@ -125,7 +126,7 @@ EXPORT_COLUMNS = (
 
 def clinic_day_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """[start of `start`, start of the day after `end`) in clinic time, as UTC instants."""
-    zone = current_app.config["CLINIC_TIMEZONE"]
+    zone = clinic_zone()
     first = dt.datetime.combine(start, dt.time.min, zone)
     after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, zone)
     return first.astimezone(dt.UTC), after.astimezone(dt.UTC)
@@ -160,7 +161,7 @@ def csv_body(rows: list[dict]) -> str:
 def export():
     form = ExportForm()
     if not form.is_submitted():
-        today = now_utc().astimezone(current_app.config["CLINIC_TIMEZONE"]).date()
+        today = clinic_today()
         form.start.data, form.end.data = today.replace(day=1), today
     if form.validate_on_submit():
         first, after = clinic_day_bounds(form.start.data, form.end.data)

@@ -20,6 +20,10 @@ def clinic_zone():
     return current_app.config["CLINIC_TIMEZONE"]
 
 
+def clinic_today() -> dt.date:
+    return now_utc().astimezone(clinic_zone()).date()
+
+
 def _day(local: dt.datetime, today: dt.date) -> str:
     text = f"{local:%a} {local.day} {local:%b}"
     return text if local.year == today.year else f"{text} {local.year}"
@@ -29,10 +33,9 @@ def _day(local: dt.datetime, today: dt.date) -> str:
 def clinic_time(value: dt.datetime | None) -> str:
     if value is None:
         return ""
-    zone = clinic_zone()
-    local = value.astimezone(zone)
+    local = value.astimezone(clinic_zone())
     hour = local.hour % 12 or 12
-    return f"{_day(local, now_utc().astimezone(zone).date())}, {hour}:{local:%M} {local:%p}"
+    return f"{_day(local, clinic_today())}, {hour}:{local:%M} {local:%p}"
 
 
 @bp.app_template_filter("clinic_date")
@@ -41,7 +44,7 @@ def clinic_date(value: dt.datetime | dt.date | None) -> str:
         return ""
     if isinstance(value, dt.datetime):
         value = value.astimezone(clinic_zone())
-    return _day(value, now_utc().astimezone(clinic_zone()).date())
+    return _day(value, clinic_today())
 
 
 @bp.app_template_filter("iso")

@@ -71,27 +71,26 @@ class NoteForm(FlaskForm):
                          render_kw={"rows": 3})
 
 
+def new_password_field(label: str, missing: str) -> PasswordField:
+    return PasswordField(
+        f"{label} (at least {MIN_PASSWORD_LENGTH} characters)",
+        validators=[InputRequired(missing),
+                    Length(min=MIN_PASSWORD_LENGTH, max=200,
+                           message=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")],
+        render_kw={"autocomplete": "new-password"})
+
+
 class StaffAddForm(FlaskForm):
     email = EmailField("Email", validators=[InputRequired("Enter their email."), Length(max=254)],
                        render_kw={"autocomplete": "off", "spellcheck": "false"})
     name = StringField("Name (colleagues see it)", validators=[InputRequired("Enter their name."), Length(max=120)],
                        render_kw={"autocomplete": "off"})
     role = SelectField("Role", choices=choices([(COORDINATOR, "Coordinator"), (ADMIN, "Admin")]), default=COORDINATOR)
-    password = PasswordField(
-        f"Initial password (at least {MIN_PASSWORD_LENGTH} characters)",
-        validators=[InputRequired("Choose an initial password."),
-                    Length(min=MIN_PASSWORD_LENGTH, max=200,
-                           message=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")],
-        render_kw={"autocomplete": "new-password"})
+    password = new_password_field("Initial password", "Choose an initial password.")
 
 
 class PasswordResetForm(FlaskForm):
-    password = PasswordField(
-        f"New password (at least {MIN_PASSWORD_LENGTH} characters)",
-        validators=[InputRequired("Choose a new password."),
-                    Length(min=MIN_PASSWORD_LENGTH, max=200,
-                           message=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")],
-        render_kw={"autocomplete": "new-password"})
+    password = new_password_field("New password", "Choose a new password.")
     confirm = PasswordField("New password again",
                             validators=[InputRequired("Type the new password again."),
                                         EqualTo("password", "The two passwords are not the same.")],

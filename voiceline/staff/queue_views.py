@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from voiceline import audit, twilio_api
 from voiceline.extensions import db
-from voiceline.models import Call, CallbackRequest, Recording, SafetyEvent, StaffUser, now_utc
+from voiceline.models import CallbackRequest, Recording, SafetyEvent, StaffUser, now_utc
 from voiceline.models.callbacks import OPEN
 from voiceline.phones import display, last_four, mask
 from voiceline.queue import answers, listing, work
@@ -132,20 +132,14 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
                   note_form: NoteForm | None = None, status: int = 200):
     """The detail page (also re-shown, with the form's errors, when a form on it was not valid)."""
     item = db.get_or_404(CallbackRequest, callback_id)
-    now, me = now_utc(), staff()
-    if item.status == OPEN and item.claimed_by_id == me.id:
-        try:
-            with db.session.begin_nested():  # looking at my item keeps my claim alive
-                work.claim(db.session, callback_id, me, now, policy(), address=address())
-        except work.QueueError:
-            pass  # it lapsed and someone else took it: the page will say who
+    now, me, rules = now_utc(), staff(), policy()
+    work.keep_claim(db.session, item, me, now, rules, address=address())
     audit.record(db.session, "view_callback", staff=me, callback_id=callback_id, address=address())
     db.session.commit()
 
-    item = db.session.get(CallbackRequest, callback_id)
     history = listing.history(db.session, item)
     questions = flow_questions()
-    live = work.claim_is_live(item, now, policy())
+    live = work.claim_is_live(item, now, rules)
     holder = history.claimed_by if live else None
     mine = holder is not None and holder.id == me.id
     closed_by = db.session.get(StaffUser, item.closed_by_id) if item.closed_by_id else None
@@ -161,7 +155,7 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
         can_work=item.status == OPEN and (holder is None or mine),
         can_release=item.status == OPEN and holder is not None and (mine or me.is_admin),
         outcome=work.FINAL_OUTCOME_LABELS.get(item.outcome or "", item.outcome),
-        max_attempts=policy().max_attempts, outcome_labels=work.FINAL_OUTCOME_LABELS,
+        max_attempts=rules.max_attempts, outcome_labels=work.FINAL_OUTCOME_LABELS,
         claim_minutes=current_app.config["CLAIM_TIMEOUT_MINUTES"],
         messages=messages(item, history.recordings),
         playback=bool(current_app.config["TWILIO_ACCOUNT_SID"]),
@@ -176,23 +170,12 @@ def detail(callback_id: int):
     return render_detail(callback_id)
 
 
-def recording_belongs(item: CallbackRequest, recording_sid: str) -> bool:
-    """Only messages left on this request's calls (the ones its page lists) can be played here."""
-    if recording_sid == item.recording_sid:
-        return True
-    calls = sa.select(Call.call_sid).where(sa.or_(
-        Call.caller == item.phone, Call.callback_id == item.id, Call.call_sid == item.call_sid))
-    return db.session.scalar(sa.select(Recording.id).where(
-        Recording.recording_sid == recording_sid,
-        sa.or_(Recording.call_sid.in_(calls), Recording.call_sid == item.call_sid))) is not None
-
-
 @bp.get("/callbacks/<int:callback_id>/recordings/<recording_sid>")
 def recording(callback_id: int, recording_sid: str):
     """The voice message, fetched from Twilio with the account's credentials and passed on:
     staff never see (or need) the Twilio URL."""
     item = db.get_or_404(CallbackRequest, callback_id)
-    if not recording_belongs(item, recording_sid):
+    if not listing.recording_belongs(db.session, item, recording_sid):
         return render_template("staff/error.html", title="No such message",
                                message="This request has no voice message with that name."), 404
     audit.record(db.session, "play_recording", staff=staff(), callback_id=callback_id, address=address(),
