@@ -167,3 +167,30 @@ def test_calls_whose_status_callback_never_came_are_closed_by_finish_stale(app, 
 def test_finish_stale_refuses_a_cut_off_under_twilios_call_limit(runner):
     result = runner.invoke(args=["calls", "finish-stale", "--hours", "1"])
     assert result.exit_code != 0 and "--hours" in result.output
+
+
+def test_finish_stale_queues_a_spanish_missed_call_in_spanish(app, runner):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from tests.phone import Phone
+    from voiceline.extensions import db
+    from voiceline.models import Call, CallbackRequest, CallEvent
+
+    phone = Phone(app)
+    phone.call()
+    phone.press_through("2", "1", "1")  # Spanish, candidacy, one answer; then the status callback is lost
+    with app.app_context():
+        call = db.session.scalar(sa.select(Call).where(Call.call_sid == phone.call_sid))
+        call.started_at -= dt.timedelta(hours=5)
+        for event in db.session.scalars(sa.select(CallEvent).where(CallEvent.call_sid == phone.call_sid)):
+            event.at -= dt.timedelta(hours=5)
+        db.session.commit()
+        last_step = db.session.scalar(sa.select(sa.func.max(CallEvent.at)).where(CallEvent.call_sid == phone.call_sid))
+    assert runner.invoke(args=["calls", "finish-stale"]).exit_code == 0
+    with app.app_context():
+        call = db.session.scalar(sa.select(Call).where(Call.call_sid == phone.call_sid))
+        [request] = db.session.scalars(sa.select(CallbackRequest)).all()
+        assert (call.language, call.outcome, call.ended_at) == ("es", "missed", last_step)
+        assert (request.language, request.reason, request.answers) == ("es", "missed_call", {"age_18_or_older": "yes"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -228,3 +229,30 @@ def test_cookies_are_secure_outside_development(tmp_path, env, secure):
     for cookie in ("SESSION", "REMEMBER"):
         assert settings[f"{cookie}_COOKIE_HTTPONLY"] is True
         assert settings[f"{cookie}_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_a_sqlite_app_never_loads_the_postgresql_driver():
+    """psycopg (about 9 MB per worker) is imported only where PostgreSQL is used."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, tempfile\n"
+        "from tests.phone import TEST_TOKEN, Phone\n"
+        "from voiceline import create_app, init_migrations\n"
+        "from flask_migrate import upgrade\n"
+        "app = create_app({'VOICELINE_ENV': 'production', 'SECRET_KEY': 'x', 'TWILIO_AUTH_TOKEN': TEST_TOKEN,\n"
+        "                  'DATABASE_URL': f'sqlite:///{tempfile.mkdtemp()}/v.db', 'BUSINESS_HOURS': '24/7'})\n"
+        "init_migrations(app)\n"
+        "with app.app_context():\n"
+        "    upgrade()\n"
+        "phone = Phone(app)\n"
+        "phone.call()\n"
+        "phone.press('1')\n"
+        "assert phone.doc.find('Gather') is not None\n"
+        "assert 'psycopg' not in sys.modules, 'psycopg was imported'\n"
+        "print('ok')\n"
+    )
+    repo = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=repo)
+    assert result.stdout.strip().endswith("ok"), result.stderr[-2000:]

@@ -300,3 +300,30 @@ def test_any_node_name_in_the_url_still_routes_to_a_menu(phone, node):
         phone.silence()  # a URL the app does not serve at all: back to the main menu
     assert "/voice/step/main_menu?" in phone.action()
     assert phone.languages() == {"es-US"}
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("path", ["/voice/nope", "/voice/step/%2F", "/voice/step/"])
+def test_a_voice_url_no_route_serves_redirects_to_the_menu_in_the_callers_language(phone, lang, path):
+    phone.call()
+    phone.post(f"{path}?lang={lang}&step=4", Digits="1")
+    assert phone.verbs() == ["Redirect"]
+    target = phone.doc.find("Redirect").text
+    assert target.split("?")[0].endswith("/voice/step/main_menu") and query(target) == {"lang": lang}
+    phone.silence()  # Twilio follows the redirect: the main menu, in the caller's language
+    assert "/voice/step/main_menu?" in phone.action() and phone.languages() == {TAG[lang]}
+
+
+def test_a_voice_url_no_route_serves_defaults_to_english(phone):
+    phone.call()
+    phone.post("/voice/nope", Digits="1")
+    assert query(phone.doc.find("Redirect").text) == {"lang": "en"}
+
+
+def test_an_unsigned_request_to_a_voice_url_no_route_serves_is_refused(app):
+    from tests.phone import twilio_post
+
+    before = len(events(app, "CA" + "1" * 32))
+    response = twilio_post(app.test_client(), "/voice/nope", {"CallSid": "CA" + "1" * 32}, signature="forged")
+    assert response.status_code == 403
+    assert len(events(app, "CA" + "1" * 32)) == before == 0

@@ -120,3 +120,16 @@ def test_no_callback_from_forged_request(app, client):
     assert response.status_code == 403
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CallbackRequest)) == 0
+
+
+def test_voice_responses_never_set_a_cookie(app):
+    """Webhooks get no cookie session, even from a client that holds a staff session cookie."""
+    from tests.test_staff_support import StaffClient, add_staff
+
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    staff = StaffClient(app).signed_in_as("ana@clinic.example")
+    for path in ("/voice/incoming", "/voice/nope"):
+        response = twilio_post(staff.client, "https://localhost" + path, _fields(new_sid()))
+        parse(response)
+        assert "Set-Cookie" not in response.headers, path
+        assert "Cookie" not in response.headers.get("Vary", ""), path
