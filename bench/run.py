@@ -126,7 +126,7 @@ def gunicorn_argv(bin_dir: Path, config: Path, app: str, port: int, extra: list[
             "--access-logfile", "/dev/null"]
     help_text = subprocess.run([str(bin_dir / "gunicorn"), "--help"], capture_output=True, text=True).stdout
     if "--no-control-socket" in help_text:
-        argv.append("--no-control-socket")  # gunicorn 25+: don't share ~/.gunicorn/gunicorn.ctl with others
+        argv.append("--no-control-socket")  # gunicorn 25.1+: don't share ~/.gunicorn/gunicorn.ctl with others
     return argv + extra + [app]
 
 

@@ -130,8 +130,8 @@ class Gunicorn:
         self.log = open(logs, "wb")  # noqa: SIM115 (closed in stop)
         command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py",
                    "--bind", f"127.0.0.1:{self.port}"]  # the config's bind, on loopback only
-        if gunicorn.version_info >= (27,):
-            # 27 adds a control socket at one fixed path per user: parallel test runs would share it.
+        if gunicorn.version_info >= (25, 1):
+            # 25.1 adds a control socket at one fixed path per user: parallel test runs would share it.
             command.append("--no-control-socket")
         self.process = subprocess.Popen([*command, "voiceline.wsgi:app"], cwd=REPO, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
