@@ -3,8 +3,9 @@
 Building TwiML with the SDK costs more than everything else a webhook does together
 (hundreds of microseconds for a menu), while the responses repeat: the same node, language
 and step number give the same document for every caller. So each app keeps an LRU cache
-from (base URL, verbs) to the serialized document; the verbs are frozen dataclasses and
-carry no caller data except the parent CallSid of a transfer's whisper URL.
+from (origin, verbs) to the serialized document; the verbs are frozen dataclasses. The only
+caller data they can hold are a transfer's parent CallSid and a callback read-back (the
+number's last four digits and when to expect the call): process memory, never call state.
 """
 
 from __future__ import annotations
@@ -24,14 +25,9 @@ TWIML_MIMETYPE = "text/xml"
 CACHE_SIZE = 2048
 
 
-def base_url() -> str:
+def _absolute_url(target: Target, base: str) -> str:
     """Action URLs are absolute, on PUBLIC_BASE_URL when set: what Twilio requests and signs."""
-    return origin()
-
-
-def _absolute_url(target: Target, base: str | None = None) -> str:
-    path = url_for(f"voice.{target.endpoint}", **dict(target.params))
-    return (base if base is not None else base_url()) + path
+    return base + url_for(f"voice.{target.endpoint}", **dict(target.params))
 
 
 def _say(parent, flow: Flow, say: Say) -> None:
@@ -40,7 +36,7 @@ def _say(parent, flow: Flow, say: Say) -> None:
 
 
 def build(flow: Flow, verbs: list[Verb] | tuple[Verb, ...], base: str | None = None) -> VoiceResponse:
-    base = base if base is not None else base_url()
+    base = base if base is not None else origin()
     absolute_url = functools.partial(_absolute_url, base=base)
     response = VoiceResponse()
     for verb in verbs:
@@ -115,7 +111,7 @@ def init_app(app: Flask) -> None:
 def render(flow: Flow, verbs: list[Verb] | tuple[Verb, ...]) -> Response:
     builder = current_app.extensions.get("voiceline.twiml")
     verbs = tuple(verbs)
-    text = builder(base_url(), verbs) if builder is not None else str(build(flow, verbs))
+    text = builder(origin(), verbs) if builder is not None else str(build(flow, verbs))
     return Response(text, status=200, mimetype=TWIML_MIMETYPE)
 
 
