@@ -226,3 +226,10 @@ def test_stylesheet_is_served_without_sign_in(app):
     assert response.status_code == 200 and response.mimetype == "text/css"
     assert "http" not in response.get_data(as_text=True)  # no external fonts or imports
     response.close()
+
+
+def test_a_password_typed_into_the_email_box_is_not_kept_in_the_audit_log(app):
+    browser = StaffClient(app)
+    assert browser.sign_in("Tr0ub4dor&3-horse", "anything").status_code == 401
+    [entry] = audit_rows(app, "sign_in_failed")
+    assert entry.actor == "(not an email address)" and "Tr0ub4dor" not in str(entry.detail)

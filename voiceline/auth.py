@@ -105,12 +105,20 @@ class SignInResult:
     wait: dt.timedelta | None = None
 
 
+def _who_tried(email: str) -> str:
+    """The audit actor of a failed sign-in: what was typed only if it is an email address
+    (a password typed into the email box must not end up in the audit log)."""
+    if not email:
+        return "(blank)"
+    return email if EMAIL.match(email) else "(not an email address)"
+
+
 def sign_in(session: Session, email: str, password: str, address: str | None, now: dt.datetime) -> SignInResult:
     """Check a sign-in; count failures; never say whether the email exists."""
     email = normalize_email(email)
     wait = blocked_for(session, email, address, now)
     if wait is not None:
-        audit.record(session, "sign_in_failed", actor=email or "(blank)", address=address,
+        audit.record(session, "sign_in_failed", actor=_who_tried(email), address=address,
                      detail={"throttled": True})
         return SignInResult(error="Too many failed sign-ins. Please wait before trying again.", wait=wait)
     staff = session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
@@ -118,7 +126,7 @@ def sign_in(session: Session, email: str, password: str, address: str | None, no
     if not ok or staff is None or not staff.active:
         for key in _keys(email, address):
             _count_failure(session, key, now)
-        audit.record(session, "sign_in_failed", staff=staff, actor=email or "(blank)", address=address)
+        audit.record(session, "sign_in_failed", staff=staff, actor=_who_tried(email), address=address)
         wait = blocked_for(session, email, address, now)
         return SignInResult(error="That email and password do not match an active account.", wait=wait)
     session.execute(sa.delete(SignInFailure).where(SignInFailure.key.in_(_keys(email, address))))
