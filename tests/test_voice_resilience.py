@@ -3,6 +3,7 @@ And what we log never holds a phone number or an answer."""
 
 import datetime as dt
 import logging
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -163,27 +164,41 @@ def test_no_phone_number_or_answer_reaches_the_logs(make_app, caplog):
         assert secret not in logged
 
 
+@contextmanager
+def inserts_fail(engine, table):
+    """Every INSERT into `table` fails inside the database (a trigger), whatever path runs it."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"CREATE TRIGGER broken BEFORE INSERT ON {table} "
+                                 "BEGIN SELECT RAISE(ABORT, 'broken for the test'); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql AS "
+                                 "$$ BEGIN RAISE EXCEPTION 'broken for the test'; END $$")
+            conn.exec_driver_sql(f"CREATE TRIGGER broken BEFORE INSERT ON {table} "
+                                 "FOR EACH ROW EXECUTE FUNCTION broken()")
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER broken" if engine.dialect.name == "sqlite"
+                                 else f"DROP TRIGGER broken ON {table}")
+            if engine.dialect.name != "sqlite":
+                conn.exec_driver_sql("DROP FUNCTION broken()")
+
+
 def test_a_database_error_logs_no_answer_from_its_statement(app, caplog):
-    """A SQL error's message carries its statement's values; the engine hides them."""
+    """A SQL error's message carries its statement's values; the webhook's write hides them."""
     phone = Phone(closed(app))
     phone.call()
     phone.press_through("1", "2", "1", "1")  # English, insurance, insured, commercial plan
     with app.app_context():
         engine = db.engine
-
-    def broken(_conn, _cursor, statement, parameters, _context, _executemany):
-        if statement.startswith("INSERT INTO call_events"):
-            statement += " NOT VALID SQL"
-        return statement, parameters
-
-    sa.event.listen(engine, "before_cursor_execute", broken, retval=True)
     caplog.set_level(logging.WARNING)
-    try:
+    with inserts_fail(engine, "call_events"):
         phone.say("Blue Cross Blue Shield")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", broken)
     assert phone.text()  # the fallback still speaks to the caller
     assert "voice webhook failed" in caplog.text and "parameters hidden" in caplog.text
+    assert "broken for the test" in caplog.text  # it was the database's error that was logged
     assert "Blue Cross" not in caplog.text and "6175550123" not in caplog.text
 
 

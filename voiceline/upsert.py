@@ -4,8 +4,8 @@ Twilio retries a webhook that timed out; the retry carries the same CallSid and 
 so an insert keyed on them does nothing the second time.
 
 These run on every webhook, so they are Core statements built once per (table, columns,
-dialect) and executed with fresh parameters on the session's connection: no ORM unit of
-work, and SQLAlchemy's compiled-statement cache is hit every time.
+dialect) and executed with fresh parameters: on the session's connection when they are part
+of a transaction, and on their own (voiceline.autocommit) for the common single-row step.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from voiceline.autocommit import Autocommit
+
+# Where a write goes: a session (its transaction), a connection, or committed on its own.
+Target = Session | sa.Connection | Autocommit
+
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
@@ -25,11 +30,20 @@ def connection(target: Session | sa.Connection) -> sa.Connection:
     return target if isinstance(target, sa.Connection) else target.connection()
 
 
-def _dialect(conn: sa.Connection) -> str:
-    name = conn.dialect.name
+def _dialect(target: Target) -> str:
+    bind = target if isinstance(target, (sa.Connection, Autocommit)) else target.get_bind()  # a session
+    name = bind.dialect.name
     if name not in _INSERTS:
         raise RuntimeError(f"unsupported database dialect {name!r}")
     return name
+
+
+def first_row(target: Target, stmt: sa.Executable, values: dict[str, Any]) -> tuple | None:
+    """Run a cached statement where `target` writes; its first row, if it returns rows."""
+    if isinstance(target, Autocommit):
+        return target.first(stmt, values)
+    result = connection(target).execute(stmt, values)
+    return result.first() if result.returns_rows else None
 
 
 @functools.cache
@@ -40,11 +54,10 @@ def _insert_ignore_statement(dialect: str, table: sa.Table, columns: tuple[str, 
     return stmt.on_conflict_do_nothing(index_elements=list(conflict)).returning(key)
 
 
-def insert_ignore(target: Session | sa.Connection, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
+def insert_ignore(target: Target, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
     """Insert a row unless one with the same `conflict` columns exists; True if inserted."""
-    conn = connection(target)
-    stmt = _insert_ignore_statement(_dialect(conn), model.__table__, tuple(values), tuple(conflict))
-    return conn.execute(stmt, values).first() is not None
+    stmt = _insert_ignore_statement(_dialect(target), model.__table__, tuple(values), tuple(conflict))
+    return first_row(target, stmt, values) is not None
 
 
 @functools.cache
@@ -54,19 +67,19 @@ def _insert_or_update_statement(dialect: str, table: sa.Table, columns: tuple[st
     return stmt.on_conflict_do_update(index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update})
 
 
-def insert_or_update(target: Session | sa.Connection, model: type, values: dict[str, Any], conflict: list[str],
+def insert_or_update(target: Target, model: type, values: dict[str, Any], conflict: list[str],
                      update: list[str]) -> None:
     """Insert a row, or give the existing row with the same `conflict` columns the new values
     of the `update` columns. A cached statement, like insert_ignore: webhooks use it."""
-    conn = connection(target)
-    stmt = _insert_or_update_statement(_dialect(conn), model.__table__, tuple(values), tuple(conflict), tuple(update))
-    conn.execute(stmt, values)
+    stmt = _insert_or_update_statement(_dialect(target), model.__table__, tuple(values), tuple(conflict),
+                                       tuple(update))
+    first_row(target, stmt, values)
 
 
 def upsert(target: Session | sa.Connection, model: type, values: dict[str, Any], conflict: list[str],
            update: dict[str, Any]) -> None:
     """Insert a row, or update the row with the same `conflict` columns with `update`, whose
     values may be SQL expressions (built afresh each time: for rare writes, like sign-in)."""
+    stmt = _INSERTS[_dialect(target)](model.__table__).values(**values)
     conn = connection(target)
-    stmt = _INSERTS[_dialect(conn)](model.__table__).values(**values)
     conn.execute(stmt.on_conflict_do_update(index_elements=conflict, set_=update))

@@ -8,11 +8,13 @@ when that insert was new, so a retried webhook changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from voiceline.autocommit import Autocommit
 from voiceline.call_history import steps_of
 from voiceline.flow.engine import CallState, Recording, Step
 from voiceline.models import Call, CallEvent, SafetyEvent
@@ -20,11 +22,12 @@ from voiceline.models import Recording as RecordingRow
 from voiceline.models import now_utc
 from voiceline.phones import WITHHELD_CALLER_IDS
 from voiceline.queue import intake
-from voiceline.upsert import insert_ignore, insert_or_update
+from voiceline.upsert import first_row, insert_ignore, insert_or_update
 
 # A webhook writes either in the session's transaction (when a callback request is stored in
-# the same request) or on a plain autocommit connection (every other step): see views._writes.
-Writer = Session | sa.Connection
+# the same request) or statement by statement, each committed on its own (every other step):
+# see views._writes.
+Writer = Session | Autocommit
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,53 @@ def save_recording(writer: Writer, call_sid: str, recording: Recording, status: 
     if status != "in-progress":
         update.append("status")
     insert_or_update(writer, RecordingRow, values, ["recording_sid"], update)
+
+
+# A call that one of these settled is never a missed call (intake.missed_call): closing it
+# needs no decision in Python.
+SETTLED_OUTCOMES = ("crisis_line", "transferred", "callback_requested")
+
+
+@functools.cache
+def _close_settled_statement() -> sa.Update:
+    def last(column):  # the value its last step recorded, as call_history.steps_of reads it
+        return (sa.select(column).where(CallEvent.call_sid == Call.call_sid, column.is_not(None))
+                .order_by(CallEvent.step.desc()).limit(1).scalar_subquery())
+
+    caller = sa.bindparam("given_caller", type_=Call.caller.type)
+    return (
+        sa.update(Call)
+        .where(Call.call_sid == sa.bindparam("sid", type_=Call.call_sid.type),
+               sa.or_(Call.callback_id.is_not(None), Call.transfer_accepted_at.is_not(None),
+                      *(Call.outcome == outcome for outcome in SETTLED_OUTCOMES)))
+        .values(
+            twilio_status=sa.bindparam("given_status", type_=Call.twilio_status.type),
+            ended_at=sa.func.coalesce(Call.ended_at, sa.bindparam("now", type_=Call.ended_at.type)),
+            duration_seconds=sa.func.coalesce(sa.bindparam("duration", type_=Call.duration_seconds.type),
+                                              Call.duration_seconds),
+            language=sa.func.coalesce(last(CallEvent.language), Call.language),
+            outcome=sa.func.coalesce(Call.outcome, last(CallEvent.outcome)),
+            caller_id_status=sa.case((Call.caller.is_(None) & caller.is_not(None),
+                                      sa.bindparam("given_caller_id_status", type_=Call.caller_id_status.type)),
+                                     else_=Call.caller_id_status),
+            caller=sa.func.coalesce(Call.caller, caller),
+        )
+        .returning(Call.call_sid)
+    )
+
+
+def close_settled_call(writer: Writer, call_sid: str, *, raw_from: str | None, caller: str | None, status: str,
+                       duration: int | None, now: dt.datetime) -> bool:
+    """Twilio's final status for a call already settled (a callback request, an accepted
+    transfer, the crisis line): one UPDATE that does what finish_call would, its steps folded
+    in by SQL. False, with nothing written, for any other call: finish_call decides those."""
+    if status not in FINAL_STATUSES:
+        return False
+    row = first_row(writer, _close_settled_statement(), {
+        "sid": call_sid, "given_status": status[:20], "now": now, "duration": duration, "given_caller": caller,
+        "given_caller_id_status": caller_id_status(raw_from, caller),
+    })
+    return row is not None
 
 
 def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller: str | None, status: str,

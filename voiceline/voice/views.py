@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Forbidden, HTTPException
 
+from voiceline.autocommit import Autocommit
 from voiceline.extensions import db
 from voiceline.flow.engine import (
     CallbackDraft,
@@ -86,15 +87,14 @@ def _writes(atomic: bool = False) -> Iterator[store.Writer]:
     In one transaction when they must stand or fall together: the step has effects beyond
     its own row (a crisis-line event: a retry finds the row and skips the event, so the two
     are written together), or this request already began a transaction (it stored a callback
-    request). Otherwise, and that is the common menu step, on an autocommit connection: one
-    idempotent INSERT without BEGIN and COMMIT.
+    request). Otherwise, and that is the common menu step, each statement on its own
+    (voiceline.autocommit): one idempotent INSERT without BEGIN and COMMIT.
     """
     if atomic or (db.session.registry.has() and db.session().in_transaction()):
         yield db.session
         db.session.commit()
         return
-    with db.engine.connect() as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+    yield Autocommit(db.engine)
 
 
 def _best_effort(what: str, call_sid: str | None, write: Callable[[Session], object]) -> None:
@@ -259,12 +259,13 @@ def status():
     if call_sid and call_status:
         _database()
         duration = request.form.get("CallDuration")
-        store.finish_call(
-            db.session, call_sid, raw_from=request.form.get("From"), caller=_caller(), status=call_status,
-            duration=params.bounded_int(duration, 0, 7 * 24 * 3600) if duration else None,
-            prompts_version=_engine().flow.prompts_version, main_menu=_engine().flow.main_menu, now=now_utc(),
-        )
-        db.session.commit()
+        closing = dict(raw_from=request.form.get("From"), caller=_caller(), status=call_status,
+                       duration=params.bounded_int(duration, 0, 7 * 24 * 3600) if duration else None, now=now_utc())
+        if not store.close_settled_call(Autocommit(db.engine), call_sid, **closing):
+            flow = _engine().flow
+            store.finish_call(db.session, call_sid, prompts_version=flow.prompts_version, main_menu=flow.main_menu,
+                              **closing)
+            db.session.commit()
     return twiml.empty()
 
 

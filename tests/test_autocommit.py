@@ -1,0 +1,64 @@
+"""voiceline.autocommit: one statement committed on its own, errors as SQLAlchemy gives them."""
+
+import pytest
+import sqlalchemy as sa
+
+from voiceline.autocommit import Autocommit
+from voiceline.extensions import db
+from voiceline.models import Call, now_utc
+from voiceline.upsert import insert_ignore
+
+
+def call_row(sid: str) -> dict:
+    return {"call_sid": sid, "caller": "+16175550123", "caller_id_status": "valid", "prompts_version": "v",
+            "started_at": now_utc()}
+
+
+def calls(app) -> list[str]:
+    with app.app_context():
+        return db.session.scalars(sa.select(Call.call_sid).order_by(Call.call_sid)).all()
+
+
+def test_a_statement_is_committed_at_once_and_returns_its_row(app):
+    with app.app_context():
+        writer = Autocommit(db.engine)
+        assert insert_ignore(writer, Call, call_row("CA1"), ["call_sid"]) is True
+        assert insert_ignore(writer, Call, call_row("CA1"), ["call_sid"]) is False  # RETURNING gave no row
+    assert calls(app) == ["CA1"]  # seen from another connection: committed
+
+
+def test_the_pooled_connection_goes_back_to_transactions(app):
+    """Autocommit is undone before the connection returns to the pool: a session's later
+    transaction on it still rolls back."""
+    with app.app_context():
+        insert_ignore(Autocommit(db.engine), Call, call_row("CA1"), ["call_sid"])
+        insert_ignore(db.session, Call, call_row("CA2"), ["call_sid"])
+        db.session.rollback()
+    assert calls(app) == ["CA1"]
+
+
+def test_an_error_is_sqlalchemys_with_the_values_hidden_and_the_connection_still_good(app):
+    with app.app_context():
+        writer = Autocommit(db.engine)
+        statement = sa.insert(Call).values(call_sid=sa.bindparam("sid"), prompts_version=sa.bindparam("v"))
+        with pytest.raises(sa.exc.IntegrityError) as raised:  # caller_id_status may not be NULL
+            writer.first(statement, {"sid": "CA9", "v": "v1"})
+        assert not raised.value.connection_invalidated and raised.value.statement is not None
+        assert "parameters hidden" in str(raised.value)
+        assert insert_ignore(writer, Call, call_row("CA1"), ["call_sid"]) is True
+    assert calls(app) == ["CA1"]
+
+
+def test_an_expanding_in_list_is_refused_when_first_used(app):
+    with app.app_context():
+        statement = sa.update(Call).where(Call.call_sid.in_(["CA1", "CA2"])).values(twilio_status="completed")
+        with pytest.raises(ValueError, match="expanding IN"):
+            Autocommit(db.engine).first(statement, {})
+
+
+def test_a_database_that_cannot_be_reached_is_an_error_with_no_statement(make_app):
+    app = make_app(DATABASE_URL="sqlite:////nonexistent-directory/for/sure/voiceline.db")
+    with app.app_context():
+        with pytest.raises(sa.exc.OperationalError) as raised:
+            insert_ignore(Autocommit(db.engine), Call, call_row("CA1"), ["call_sid"])
+    assert raised.value.statement is None  # what the circuit breaker reads as an outage

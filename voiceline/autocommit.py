@@ -1,0 +1,100 @@
+"""One statement, committed on its own, on a pooled DB-API connection: the webhooks' writes.
+
+Most webhooks write one row and nothing else (a step, the call's row, a recording), and the
+status callback closes most calls with one UPDATE. Through SQLAlchemy's Connection each such
+statement costs about 0.1 ms of CPU in execution context and result objects (bench/README.md),
+more than the database takes to run it. Here SQLAlchemy still does what it is for, once per
+(statement, dialect): the SQL text, the parameter order and each column type's bind
+processor. The pool is SQLAlchemy's too, with its checkout ping (voiceline/database.py). What
+the Connection would add on failure is kept: errors come out as sqlalchemy.exc.DBAPIError
+(parameters hidden: they are caller data), and a lost connection is invalidated, so the
+circuit breaker and the pool behave as they do for every other statement.
+
+Use it for a statement that stands alone. Writes that must stand or fall together go through
+the session's transaction (see voice/views.py `_writes`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement as the driver takes it."""
+
+    compiled: sa.engine.Compiled
+    names: tuple[str, ...]  # its parameters, in the order a positional paramstyle needs
+    processors: tuple[Callable[[Any], Any] | None, ...]  # each parameter's bind processor
+
+    def parameters(self, values: Mapping[str, Any]) -> list | dict:
+        given = self.compiled.construct_params(values)  # with the statement's own literals
+        processed = [p(given[n]) if p else given[n] for n, p in zip(self.names, self.processors)]
+        return processed if self.compiled.positional else dict(zip(self.names, processed))
+
+
+@functools.lru_cache(maxsize=128)  # (statement, dialect): a handful per engine
+def _prepared(statement: sa.Executable, dialect: Dialect) -> Prepared:
+    compiled = statement.compile(dialect=dialect)
+    if "POSTCOMPILE" in compiled.string:  # an IN (...) list is rendered per execution
+        raise ValueError("autocommit statements take no expanding IN parameters")
+    types = {name: bind.type for bind, name in compiled.bind_names.items()}
+    names = tuple(compiled.positiontup) if compiled.positional else tuple(types)
+    processors = tuple(types[n].dialect_impl(dialect).bind_processor(dialect) for n in names)
+    return Prepared(compiled, names, processors)
+
+
+class Autocommit:
+    """A writer for store functions (upsert.insert_ignore and friends): each statement is
+    committed as it runs, on a connection taken from the engine's pool and given back."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.dialect = engine.dialect
+
+    def first(self, statement: sa.Executable, values: Mapping[str, Any]) -> tuple | None:
+        """Run a cached Core statement with `values`; its first row (RETURNING), or None."""
+        dialect = self.engine.dialect
+        prepared = _prepared(statement, dialect)
+        sql, params = prepared.compiled.string, prepared.parameters(values)
+        pooled = self._checkout()
+        dbapi_connection = pooled.driver_connection
+        cursor = None
+        try:
+            dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
+            try:
+                cursor = dbapi_connection.cursor()
+                cursor.execute(sql, params)
+                return cursor.fetchone() if cursor.description else None
+            finally:
+                if cursor is not None:
+                    cursor.close()
+                dialect.reset_isolation_level(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            lost = dialect.is_disconnect(error, dbapi_connection, cursor)
+            if lost:
+                pooled.invalidate(error)
+            raise self._wrapped(error, sql, params, lost) from error
+        finally:
+            pooled.close()
+
+    def _checkout(self):
+        """A pooled connection; its checkout events (the ping) run here. A failure to connect
+        comes out as Connection.connect() would give it: a DBAPIError with no statement."""
+        dialect = self.engine.dialect
+        try:
+            return self.engine.raw_connection()
+        except dialect.loaded_dbapi.Error as error:
+            raise self._wrapped(error, None, None, dialect.is_disconnect(error, None, None)) from error
+
+    def _wrapped(self, error: Exception, sql: str | None, params, lost: bool) -> sa.exc.DBAPIError:
+        return sa.exc.DBAPIError.instance(
+            sql, params, error, self.dialect.loaded_dbapi.Error,
+            hide_parameters=True, connection_invalidated=lost, dialect=self.dialect,
+        )
