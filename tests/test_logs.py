@@ -103,6 +103,21 @@ def test_filter_masks_exception_text():
     assert "6175550123" not in rec.exc_text
 
 
+def test_filter_withholds_a_database_errors_detail_line():
+    """PostgreSQL's constraint errors list the failing row's values (answers, numbers)."""
+    error = ('(psycopg.errors.NotNullViolation) null value in column "node" violates not-null constraint\n'
+             "DETAIL:  Failing row contains (7, CA1, 3, insurance_carrier, Blue Cross Blue Shield).\n"
+             "[SQL: INSERT INTO call_events ...]")
+    try:
+        raise RuntimeError(error)
+    except RuntimeError as exc:
+        rec = record("voice webhook failed: %s", (error,), exc_info=(type(exc), exc, exc.__traceback__))
+    MaskPhoneNumbers().filter(rec)
+    for text in (rec.getMessage(), rec.exc_text):
+        assert "Blue Cross" not in text and "DETAIL: (withheld" in text
+        assert 'null value in column "node"' in text and "[SQL: INSERT INTO call_events" in text
+
+
 def test_filter_on_a_handler_masks_what_is_written():
     records: list[str] = []
 

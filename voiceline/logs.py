@@ -1,4 +1,6 @@
-"""Logging without patient data: phone numbers are masked to their last four digits.
+"""Logging without patient data: phone numbers are masked to their last four digits, and
+PostgreSQL's DETAIL lines (a constraint error's "Failing row contains (...)" lists a row's
+values: answers, numbers) are withheld.
 
 Code logs IDs (CallSid, callback id) in `extra`, never numbers or answers; this filter is
 the second line of defence for anything that slips into a message anyway.
@@ -12,6 +14,9 @@ import re
 PHONE = re.compile(
     r"(?<![A-Za-z0-9])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?(\d{4})(?![A-Za-z0-9])"
 )
+# psycopg puts the server's DETAIL in the error's text, which SQLAlchemy's exception repeats.
+DETAIL = re.compile(r"^DETAIL:.*$", re.MULTILINE)
+DETAIL_WITHHELD = "DETAIL: (withheld from the log: it may hold caller data)"
 EXTRA_FIELDS = ("call_sid", "callback_id", "recording_sid", "endpoint", "node", "path", "phone", "staff")
 
 
@@ -19,12 +24,16 @@ def mask_numbers(text: str) -> str:
     return PHONE.sub(lambda m: f"•••{m.group(1)}", text)
 
 
+def without_caller_data(text: str) -> str:
+    return mask_numbers(DETAIL.sub(DETAIL_WITHHELD, text))
+
+
 class MaskPhoneNumbers(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_voiceline_masked", False):  # a second handler with this filter
             return True
         try:
-            message = mask_numbers(record.getMessage())
+            message = without_caller_data(record.getMessage())
         except (TypeError, ValueError):  # a bad format string: let logging report it as usual
             return True
         record._voiceline_masked = True
@@ -34,7 +43,7 @@ class MaskPhoneNumbers(logging.Filter):
         record.msg = f"{message} [{ids}]" if ids else message
         record.args = ()
         if record.exc_info and not record.exc_text:
-            record.exc_text = mask_numbers(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = without_caller_data(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
 
