@@ -29,14 +29,16 @@ from sqlalchemy.engine import Dialect
 class Prepared:
     """A statement as the driver takes it."""
 
-    compiled: sa.engine.Compiled
+    sql: str
+    positional: bool  # the driver's paramstyle: a list in `names` order, or a dict
     names: tuple[str, ...]  # its parameters, in the order a positional paramstyle needs
     processors: tuple[Callable[[Any], Any] | None, ...]  # each parameter's bind processor
+    literals: dict[str, Any]  # values the statement carries itself (`Call.outcome == "missed"`)
 
     def parameters(self, values: Mapping[str, Any]) -> list | dict:
-        given = self.compiled.construct_params(values)  # with the statement's own literals
+        given = {**self.literals, **values}
         processed = [p(given[n]) if p else given[n] for n, p in zip(self.names, self.processors)]
-        return processed if self.compiled.positional else dict(zip(self.names, processed))
+        return processed if self.positional else dict(zip(self.names, processed))
 
 
 @functools.lru_cache(maxsize=128)  # (statement, dialect): a handful per engine
@@ -44,10 +46,11 @@ def _prepared(statement: sa.Executable, dialect: Dialect) -> Prepared:
     compiled = statement.compile(dialect=dialect)
     if "POSTCOMPILE" in compiled.string:  # an IN (...) list is rendered per execution
         raise ValueError("autocommit statements take no expanding IN parameters")
-    types = {name: bind.type for bind, name in compiled.bind_names.items()}
-    names = tuple(compiled.positiontup) if compiled.positional else tuple(types)
-    processors = tuple(types[n].dialect_impl(dialect).bind_processor(dialect) for n in names)
-    return Prepared(compiled, names, processors)
+    binds = {name: bind for bind, name in compiled.bind_names.items()}
+    names = tuple(compiled.positiontup) if compiled.positional else tuple(binds)
+    processors = tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+    literals = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
+    return Prepared(compiled.string, compiled.positional, names, processors, literals)
 
 
 class Autocommit:
@@ -62,7 +65,7 @@ class Autocommit:
         """Run a cached Core statement with `values`; its first row (RETURNING), or None."""
         dialect = self.engine.dialect
         prepared = _prepared(statement, dialect)
-        sql, params = prepared.compiled.string, prepared.parameters(values)
+        sql, params = prepared.sql, prepared.parameters(values)
         pooled = self._checkout()
         dbapi_connection = pooled.driver_connection
         cursor = None
