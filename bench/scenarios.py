@@ -121,11 +121,16 @@ def record(app_root: Path, token: str, workdir: Path | None = None) -> dict:
     with app.app_context():
         upgrade()
         engine = db.engine
+        engine.dispose()  # every connection from here on is counted
     statements = {"n": 0}
 
-    @sa.event.listens_for(engine, "before_cursor_execute")
-    def count(*_args):  # SQL statements each webhook sends (BEGIN/COMMIT are not cursor calls)
-        statements["n"] += 1
+    def count(sql: str) -> None:  # SQL statements each webhook sends, by SQLAlchemy or on its own
+        if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
+            statements["n"] += 1
+
+    @sa.event.listens_for(engine, "connect")
+    def trace(dbapi_connection, _record):  # sqlite3 reports every statement the connection runs
+        dbapi_connection.set_trace_callback(count)
     from_number = "+16175550123"
     scenarios = []
     for spec in SCENARIOS:
