@@ -7,7 +7,7 @@ seconds, not Twilio's whole timeout.
 
 from __future__ import annotations
 
-import selectors
+import select
 import time
 
 from flask import Flask
@@ -80,25 +80,24 @@ def _ping_with_deadline(dbapi_connection, record, _proxy) -> None:
 
     pgconn = dbapi_connection.pgconn
     deadline = time.monotonic() + PING_TIMEOUT_SECONDS
+    poller = select.poll()  # one system call per wait: this runs on every checkout
+
+    def wait(events: int) -> None:
+        poller.register(pgconn.socket, events)  # (re-registering changes the events)
+        if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+            raise TimeoutError(f"no answer to the ping in {PING_TIMEOUT_SECONDS} s")
+
     try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(pgconn.socket, selectors.EVENT_READ | selectors.EVENT_WRITE)
-
-            def wait(events: int) -> None:
-                selector.modify(pgconn.socket, events)
-                if not selector.select(max(0.0, deadline - time.monotonic())):
-                    raise TimeoutError(f"no answer to the ping in {PING_TIMEOUT_SECONDS} s")
-
-            pgconn.send_query(b"")
-            while pgconn.flush():
-                wait(selectors.EVENT_WRITE)
+        pgconn.send_query(b"")
+        while pgconn.flush():
+            wait(select.POLLOUT)
+        pgconn.consume_input()
+        while pgconn.is_busy():
+            wait(select.POLLIN)
             pgconn.consume_input()
-            while pgconn.is_busy():
-                wait(selectors.EVENT_READ)
-                pgconn.consume_input()
-            while (result := pgconn.get_result()) is not None:
-                if result.status == pq.ExecStatus.FATAL_ERROR:
-                    raise ConnectionError(result.error_message.decode("utf-8", "replace"))
+        while (result := pgconn.get_result()) is not None:
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                raise ConnectionError(result.error_message.decode("utf-8", "replace"))
     except Exception as error:  # a psycopg error or the deadline: the connection is no good
         dbapi_connection.close()
         raise exc.InvalidatePoolError(f"database ping failed: {error}") from error
