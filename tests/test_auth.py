@@ -76,7 +76,16 @@ def test_five_failures_slow_the_account_down_even_with_the_right_password(app):
                     now=now + dt.timedelta(seconds=31))
     assert later.staff is not None
     with app.app_context():
-        assert db.session.scalar(sa.select(SignInFailure).where(SignInFailure.key == "email:ana@clinic.example")) is None
+        key = auth.email_key("ana@clinic.example")
+        assert db.session.scalar(sa.select(SignInFailure).where(SignInFailure.key == key)) is None
+
+
+def test_a_password_typed_as_the_email_is_not_kept_by_the_throttle(app):
+    sign_in(app, "Tr0ub4dor&3", "", address=None, now=now_utc())
+    with app.app_context():
+        [key] = db.session.scalars(sa.select(SignInFailure.key)).all()
+        assert key == auth.email_key("Tr0ub4dor&3")
+    assert "Tr0ub4dor" not in key.lower() and "tr0ub4dor" not in key
 
 
 def test_five_failures_from_one_address_slow_that_address_down(app):
@@ -98,7 +107,7 @@ def test_the_wait_doubles_and_is_capped(app):
             waits.append(round(result.wait.total_seconds()))
         if i >= 5:  # a blocked try does not count as a new failure; wait it out first
             with app.app_context():
-                row = db.session.get(SignInFailure, "email:x@clinic.example")
+                row = db.session.get(SignInFailure, auth.email_key("x@clinic.example"))
                 row.blocked_until = None
                 db.session.commit()
     assert waits[:4] == [30, 60, 120, 240] and max(waits) == 900

@@ -63,7 +63,7 @@ class Autocommit:
 
     def first(self, statement: sa.Executable, values: Mapping[str, Any]) -> tuple | None:
         """Run a cached Core statement with `values`; its first row (RETURNING), or None."""
-        dialect = self.engine.dialect
+        dialect = self.dialect
         prepared = _prepared(statement, dialect)
         sql, params = prepared.sql, prepared.parameters(values)
         pooled = self._checkout()
@@ -90,11 +90,10 @@ class Autocommit:
     def _checkout(self):
         """A pooled connection; its checkout events (the ping) run here. A failure to connect
         comes out as Connection.connect() would give it: a DBAPIError with no statement."""
-        dialect = self.engine.dialect
         try:
             return self.engine.raw_connection()
-        except dialect.loaded_dbapi.Error as error:
-            raise self._wrapped(error, None, None, dialect.is_disconnect(error, None, None)) from error
+        except self.dialect.loaded_dbapi.Error as error:
+            raise self._wrapped(error, None, None, self.dialect.is_disconnect(error, None, None)) from error
 
     def _wrapped(self, error: Exception, sql: str | None, params, lost: bool) -> sa.exc.DBAPIError:
         return sa.exc.DBAPIError.instance(
