@@ -14,6 +14,7 @@ from flask_migrate import upgrade
 from voiceline import create_app, init_migrations
 from voiceline.extensions import db
 from tests.phone import TEST_TOKEN, Phone
+from tests.staff import StaffClient, add_staff
 
 REPO = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
@@ -148,3 +149,22 @@ def phone(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+# ---- staff, signed in (helpers in tests/staff.py) --------------------------------------------
+@pytest.fixture
+def coordinator(app) -> StaffClient:
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    return StaffClient(app).signed_in_as("ana@clinic.example")
+
+
+@pytest.fixture
+def colleague(app) -> StaffClient:
+    add_staff(app, "ben@clinic.example", "Ben Carter")
+    return StaffClient(app).signed_in_as("ben@clinic.example")
+
+
+@pytest.fixture
+def admin(app) -> StaffClient:
+    add_staff(app, "dana@clinic.example", "Dana Admin", role="admin")
+    return StaffClient(app).signed_in_as("dana@clinic.example")

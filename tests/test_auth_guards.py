@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import base_config
-from tests.test_staff_support import (  # noqa: F401  (fixtures)
+from tests.staff import (
     StaffClient,
     audit_rows,
-    coordinator,
     html,
     sign_in_page_redirect,
 )

@@ -5,14 +5,11 @@ import datetime as dt
 import io
 import json
 
-from tests.test_staff_support import (  # noqa: F401  (fixtures)
+from tests.staff import (
     PASSWORD,
     StaffClient,
     add_request,
-    admin,
     audit_rows,
-    colleague,
-    coordinator,
     flashes,
     follow,
     get_request,

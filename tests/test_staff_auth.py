@@ -2,15 +2,13 @@
 
 import sqlalchemy as sa
 
-from tests.test_staff_support import (  # noqa: F401  (fixtures)
+from tests.staff import (
     BASE,
     PASSWORD,
     StaffClient,
     add_request,
     add_staff,
-    admin,
     audit_rows,
-    coordinator,
     flashes,
     get_request,
     html,

@@ -11,7 +11,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 from tests.phone import Phone
-from tests.test_staff_support import (  # noqa: F401  (fixtures)
+from tests.staff import (
     StaffClient,
     add_request,
     add_staff,
@@ -19,8 +19,6 @@ from tests.test_staff_support import (  # noqa: F401  (fixtures)
     audit_rows,
     candidacy_call,
     closed_hours_app,
-    colleague,
-    coordinator,
     get_request,
     html,
     sign_in_page_redirect,

@@ -6,14 +6,12 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from tests.test_staff_support import (  # noqa: F401  (fixtures)
+from tests.staff import (
     StaffClient,
     add_request,
     add_staff,
     ago,
     audit_rows,
-    colleague,
-    coordinator,
     html,
     staff_id,
     table_rows,

@@ -1,10 +1,9 @@
 """The safety events page: every press of the crisis key, newest first, audited."""
 
 from tests.phone import Phone
-from tests.test_staff_support import (  # noqa: F401  (fixtures)
+from tests.staff import (
     add_request,
     audit_rows,
-    coordinator,
     html,
     table_rows,
 )

@@ -2,15 +2,12 @@
 
 import sqlalchemy as sa
 
-from tests.test_staff_support import (  # noqa: F401  (fixtures)
+from tests.staff import (
     StaffClient,
     add_request,
     add_staff,
-    admin,
     ago,
     audit_rows,
-    colleague,
-    coordinator,
     flashes,
     follow,
     get_request,

@@ -124,7 +124,7 @@ def test_no_callback_from_forged_request(app, client):
 
 def test_voice_responses_never_set_a_cookie(app):
     """Webhooks get no cookie session, even from a client that holds a staff session cookie."""
-    from tests.test_staff_support import StaffClient, add_staff
+    from tests.staff import StaffClient, add_staff
 
     add_staff(app, "ana@clinic.example", "Ana Ortiz")
     staff = StaffClient(app).signed_in_as("ana@clinic.example")

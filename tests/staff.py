@@ -1,5 +1,6 @@
-"""Helpers for the staff UI tests (no tests here): a signed-in browser-like client that keeps
-the CSRF token from the last page, an HTML tree to assert on, and data factories.
+"""Helpers for the staff UI tests: a signed-in browser-like client that keeps the CSRF token
+from the last page, an HTML tree to assert on, and data factories. The signed-in fixtures
+(coordinator, colleague, admin) are in conftest.py.
 
 The app runs with production cookie settings (Secure cookies, CSRF with the https referrer
 check), so the client talks https and sends a same-origin Referer, as a browser would.
@@ -13,7 +14,6 @@ import uuid
 from html.parser import HTMLParser
 from unittest import mock
 
-import pytest
 import sqlalchemy as sa
 from jinja2 import BytecodeCache
 from werkzeug.security import generate_password_hash
@@ -303,22 +303,3 @@ def candidacy_call(app, *, from_number: str = "+16175550123", answers=("1", "1",
         phone.recording_sid, phone.recording_url = sid, url
     phone.hang_up()
     return phone
-
-
-# ---- fixtures -------------------------------------------------------------------------------------
-@pytest.fixture
-def coordinator(app) -> StaffClient:
-    add_staff(app, "ana@clinic.example", "Ana Ortiz")
-    return StaffClient(app).signed_in_as("ana@clinic.example")
-
-
-@pytest.fixture
-def colleague(app) -> StaffClient:
-    add_staff(app, "ben@clinic.example", "Ben Carter")
-    return StaffClient(app).signed_in_as("ben@clinic.example")
-
-
-@pytest.fixture
-def admin(app) -> StaffClient:
-    add_staff(app, "dana@clinic.example", "Dana Admin", role="admin")
-    return StaffClient(app).signed_in_as("dana@clinic.example")
