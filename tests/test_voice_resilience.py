@@ -69,8 +69,7 @@ def test_database_lost_mid_call_keeps_the_callers_language(app, make_app):
     phone = Phone(app)
     phone.call()
     phone.press("2")  # Spanish, stored
-    phone.app = make_app(DATABASE_URL=UNREACHABLE["sqlite"])
-    phone.client = phone.app.test_client()
+    phone.served_by(make_app(DATABASE_URL=UNREACHABLE["sqlite"]))
     phone.press("1")
     assert phone.languages() == {"es-US"}
     assert phone.doc.find("Dial/Number").text == "+18885668774"
@@ -80,8 +79,7 @@ def test_crisis_key_connects_even_when_the_step_cannot_be_stored(app, make_app):
     phone = Phone(app)
     phone.call()
     phone.press("1")
-    phone.app = make_app(DATABASE_URL=UNREACHABLE["sqlite"])
-    phone.client = phone.app.test_client()
+    phone.served_by(make_app(DATABASE_URL=UNREACHABLE["sqlite"]))
     phone.press("9")
     assert phone.doc.find("Dial/Number").text == "988"
     assert "Suicide and Crisis Lifeline" in phone.text()
@@ -228,8 +226,7 @@ def test_crisis_key_connects_at_once_while_the_breaker_is_open(app, make_app):
     phone = Phone(app)
     phone.call()
     phone.press("1")
-    phone.app = make_app(DATABASE_URL=UNREACHABLE["sqlite"])
-    phone.client = phone.app.test_client()
+    phone.served_by(make_app(DATABASE_URL=UNREACHABLE["sqlite"]))
     phone.app.extensions["voiceline.breaker"].observe(
         sa.exc.OperationalError(None, None, Exception("connection refused")))
     attempts = _count_connects(phone.app)

@@ -90,7 +90,6 @@ def test_public_base_url_is_what_gets_signed(make_app):
 def test_action_urls_use_public_base_url(make_app):
     app = make_app(PUBLIC_BASE_URL="https://voice.example.org")
     phone = Phone(app)
-    phone.client = app.test_client()
     doc = parse(twilio_post(phone.client, "https://voice.example.org/voice/incoming", phone.fields()))
     assert doc.find("Gather").get("action").startswith("https://voice.example.org/voice/step/welcome?")
 
