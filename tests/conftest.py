@@ -13,7 +13,7 @@ from flask_migrate import upgrade
 
 from voiceline import create_app, init_migrations
 from voiceline.extensions import db
-from tests.phone import TEST_TOKEN, Phone
+from tests.phone import SATURDAY_EVENING, TEST_TOKEN, Phone
 from tests.staff import StaffClient, add_staff
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,6 +149,14 @@ def phone(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def closed_app(make_app):
+    """Patient services closed (a weekday schedule, Saturday evening): calls end in callback capture."""
+    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
+    app.extensions["voiceline.clock"] = lambda: SATURDAY_EVENING
+    return app
 
 
 # ---- staff, signed in (helpers in tests/staff.py) --------------------------------------------

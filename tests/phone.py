@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
@@ -16,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 from twilio.request_validator import RequestValidator
 
 TEST_TOKEN = "test-auth-token-0123456789abcdef"
+# 18:00 in New York on a Saturday: patient services closed on every schedule the tests use.
+SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
 BASE = "http://localhost"
 
 

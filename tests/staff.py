@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from jinja2 import BytecodeCache
 from werkzeug.security import generate_password_hash
 
-from tests.phone import Phone
+from tests.phone import SATURDAY_EVENING, Phone
 from voiceline import auth
 from voiceline.extensions import db
 from voiceline.models import AuditEntry, CallbackRequest, now_utc
@@ -26,7 +26,6 @@ from voiceline.models import AuditEntry, CallbackRequest, now_utc
 BASE = "https://localhost"
 PASSWORD = "correct horse battery staple"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
 
 
 # ---- HTML ------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ so a page that loses its labels fails here. No sleeps: Playwright's expectations
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import threading
@@ -27,7 +26,7 @@ import yaml
 from werkzeug.serving import make_server
 
 from tests import factories
-from tests.phone import Phone
+from tests.phone import SATURDAY_EVENING, Phone
 from voiceline.extensions import db
 from voiceline.models import AuditEntry, CallbackAttempt, CallbackRequest
 
@@ -40,7 +39,6 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 15_000  # generous: the machine is shared with load tests; expectations return as soon as they hold
 TABLET = {"width": 820, "height": 1180}  # an iPad Air in portrait, as at the front desk
-SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)  # patient services closed
 
 COORDINATOR = ("casey@clinic.example", "Casey Coordinator")
 ADMIN = ("dana@clinic.example", "Dana Admin")

@@ -15,7 +15,6 @@ PostgreSQL only: the sqlite variant of `database_url` is skipped; with TEST_DATA
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 import struct
 import threading
@@ -24,14 +23,13 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from tests.phone import Phone, twilio_post
+from tests.phone import SATURDAY_EVENING, Phone, twilio_post
 from voiceline.extensions import db
 from voiceline.voice.breaker import COOLDOWN_SECONDS, Breaker
 from voiceline.models import Call, CallbackRequest, CallEvent
 
 pytestmark = pytest.mark.slow
 
-SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)  # patient services closed
 PATIENT_SERVICES = "+18885668774"
 HOURS_EN = "Our hours are Monday through Friday, 8 AM to 6 PM, Eastern time."
 HOURS_ES = "Nuestro horario es de lunes a viernes"

@@ -29,7 +29,6 @@ the calls they touched are held to the rules above but not to their script.
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import logging
 import os
 import random
@@ -45,7 +44,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import factories
-from tests.phone import check_invariants
+from tests.phone import SATURDAY_EVENING, check_invariants
 from voiceline.extensions import db
 from voiceline.models import (
     AuditEntry,
@@ -67,7 +66,6 @@ CALL_THREADS = 16
 COORDINATORS = 3
 SEED = 20261127
 
-SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)  # patient services closed
 CONFIRMED = re.compile(r"(?:will call you at the number ending in|le llamará al número que termina en) "
                        r"(\d) (\d) (\d) (\d)")
 AREAS = ("617", "212", "415", "312", "646", "718", "202", "305")

@@ -1,6 +1,5 @@
 """How requests reach the queue: dedupe per phone, missed calls, Twilio retries."""
 
-import datetime as dt
 
 import pytest
 import sqlalchemy as sa
@@ -11,14 +10,7 @@ from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest, CallEvent, SafetyEvent
 from voiceline.models.callbacks import PRIORITY_MISSED, PRIORITY_REQUESTED
 
-SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
 
-
-@pytest.fixture
-def closed_app(make_app):
-    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
-    app.extensions["voiceline.clock"] = lambda: SATURDAY_EVENING
-    return app
 
 
 def requests(app):

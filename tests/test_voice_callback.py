@@ -10,14 +10,7 @@ from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest, Recording
 
 FRIDAY_10AM = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)
-SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
 
-
-@pytest.fixture
-def closed_app(make_app):
-    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
-    app.extensions["voiceline.clock"] = lambda: SATURDAY_EVENING
-    return app
 
 
 def to_capture(app, *, from_number="+16175550123", lang_key="1", option="5"):

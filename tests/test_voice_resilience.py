@@ -1,18 +1,16 @@
 """No caller is stranded: database down, bugs, odd requests all get TwiML, never a 5xx.
 And what we log never holds a phone number or an answer."""
 
-import datetime as dt
 import logging
 from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
 
-from tests.phone import Phone, parse, twilio_post
+from tests.phone import SATURDAY_EVENING, Phone, parse, twilio_post
 from voiceline.extensions import db
 from voiceline.models import CallbackRequest
 
-SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
 UNREACHABLE = {
     "sqlite": "sqlite:////nonexistent-directory/for/sure/voiceline.db",
     "postgresql": "postgresql://postgres@127.0.0.1:9/voiceline",  # discard port: refused at once

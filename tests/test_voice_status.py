@@ -12,17 +12,10 @@ from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest
 from voiceline.voice import store
 
-SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
 ENDED = dt.datetime(2026, 11, 28, 23, 5, tzinfo=dt.UTC)
 CLOSED_COLUMNS = ("twilio_status", "ended_at", "duration_seconds", "language", "outcome", "caller",
                   "caller_id_status", "callback_id", "transfer_accepted_at")
 
-
-@pytest.fixture
-def closed_app(make_app):
-    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
-    app.extensions["voiceline.clock"] = lambda: SATURDAY_EVENING
-    return app
 
 
 def english_callback(phone):

@@ -5,11 +5,10 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from tests.phone import Phone, parse, query, twilio_post
+from tests.phone import SATURDAY_EVENING, Phone, parse, query, twilio_post
 from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest
 
-SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)  # 18:00 in New York
 
 
 def to_transfer(phone, lang_key="1", option="5"):
