@@ -40,13 +40,42 @@ def test_the_pooled_connection_goes_back_to_transactions(app):
 def test_an_error_is_sqlalchemys_with_the_values_hidden_and_the_connection_still_good(app):
     with app.app_context():
         writer = Autocommit(db.engine)
-        statement = sa.insert(Call).values(call_sid=sa.bindparam("sid"), prompts_version=sa.bindparam("v"))
+        statement = sa.insert(Call).values(call_sid=sa.bindparam("sid"), prompts_version=sa.bindparam("v"),
+                                           started_at=sa.bindparam("at", type_=Call.started_at.type))
         with pytest.raises(sa.exc.IntegrityError) as raised:  # caller_id_status may not be NULL
-            writer.first(statement, {"sid": "CA9", "v": "v1"})
+            writer.first(statement, {"sid": "CA9", "v": "v1", "at": now_utc()})
         assert not raised.value.connection_invalidated and raised.value.statement is not None
         assert "parameters hidden" in str(raised.value)
         assert insert_ignore(writer, Call, call_row("CA1"), ["call_sid"]) is True
     assert calls(app) == ["CA1"]
+
+
+def test_a_connection_whose_autocommit_cannot_be_undone_is_not_pooled(app):
+    """A statement that leaves a transaction open (psycopg then refuses to switch autocommit
+    off): the connection is dropped, so no later session runs on it committing as it goes."""
+    with app.app_context():
+        Autocommit(db.engine).first(sa.text("BEGIN"), {})
+        insert_ignore(db.session, Call, call_row("CA2"), ["call_sid"])
+        db.session.rollback()
+        insert_ignore(Autocommit(db.engine), Call, call_row("CA1"), ["call_sid"])
+    assert calls(app) == ["CA1"]
+
+
+def test_a_bind_name_the_driver_needs_escaped_is_passed_as_escaped(app):
+    with app.app_context():
+        writer = Autocommit(db.engine)
+        insert_ignore(writer, Call, call_row("CA1"), ["call_sid"])
+        statement = (sa.update(Call).where(Call.call_sid == sa.bindparam("call.sid"))
+                     .values(twilio_status="completed").returning(Call.call_sid))
+        assert writer.first(statement, {"call.sid": "CA1"}) == ("CA1",)
+
+
+def test_a_statement_that_needs_python_side_defaults_is_refused(app):
+    with app.app_context():
+        statement = sa.insert(Call).values(call_sid=sa.bindparam("sid"), caller_id_status="valid",
+                                           prompts_version="v")  # started_at's default is Python's
+        with pytest.raises(ValueError, match="every value"):
+            Autocommit(db.engine).first(statement, {"sid": "CA1"})
 
 
 def test_an_expanding_in_list_is_refused_when_first_used(app):

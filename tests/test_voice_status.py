@@ -2,14 +2,17 @@
 (store.close_settled_call), every other call through finish_call. Both must leave the same row."""
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
 
-from tests.phone import Phone
+from tests.phone import Phone, twilio_post
 from voiceline.autocommit import Autocommit
 from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest
+from voiceline.queue import intake
 from voiceline.voice import store
 
 ENDED = dt.datetime(2026, 11, 28, 23, 5, tzinfo=dt.UTC)
@@ -118,3 +121,50 @@ def test_a_call_that_may_be_missed_is_left_to_finish_call(closed_app):
         request = db.session.scalar(sa.select(CallbackRequest))
     assert request.missed and request.answers == {"age_18_or_older": "yes"}
     assert row(closed_app, phone.call_sid)["outcome"] == "missed"
+
+
+def _wait_until_a_query_waits_for_a_lock(app, deadline_seconds: float = 10.0) -> None:
+    """PostgreSQL: until another connection is blocked on a lock (SQLite cannot tell)."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return
+        deadline = time.monotonic() + deadline_seconds
+        with db.engine.connect() as conn:
+            while not conn.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                          "AND datname = current_database()")):
+                assert time.monotonic() < deadline, "the status callback never waited for the final step"
+                time.sleep(0.01)
+
+
+def test_a_status_callback_racing_the_final_step_waits_for_it(closed_app):
+    """The caller hangs up as their last key press is being stored: Twilio's status callback
+    arrives while the callback request's transaction is open. It must wait for it (not queue
+    a missed call for the same phone, and not deadlock with it)."""
+    phone = Phone(closed_app)
+    phone.call()
+    phone.press_through("1", "1", "1", "1", "1", "1", "2")  # English, candidacy, five answers
+    phone.press_through("1", "1", "2")  # this number, morning, no clinic name: next, the message offer
+    responses = []
+    with closed_app.app_context():
+        flow = closed_app.extensions["voiceline.flow"]
+        request = intake.request_from_call(
+            db.session, call_sid=phone.call_sid, caller=phone.from_number, language="en", reason="candidacy",
+            prompts_version=flow.prompts_version, answers={}, recording_sid=None)
+        assert request is not None
+        hang_up = threading.Thread(target=lambda: responses.append(twilio_post(
+            closed_app.test_client(), "/voice/status", phone.fields(CallStatus="completed", CallDuration="30"))))
+        hang_up.start()
+        _wait_until_a_query_waits_for_a_lock(closed_app)
+        db.session.commit()  # the final step's transaction: must not be the victim of a deadlock
+    hang_up.join(timeout=30)
+    assert not hang_up.is_alive() and responses[0].status_code == 200
+    [stored] = requests_of(closed_app)
+    assert (stored.reason, stored.missed, stored.requested_by_caller) == ("candidacy", False, True)
+    closed = row(closed_app, phone.call_sid)
+    assert (closed["outcome"], closed["twilio_status"], closed["duration_seconds"]) == ("callback_requested",
+                                                                                         "completed", 30)
+
+
+def requests_of(app):
+    with app.app_context():
+        return db.session.scalars(sa.select(CallbackRequest)).all()

@@ -30,14 +30,15 @@ class Prepared:
     """A statement as the driver takes it."""
 
     sql: str
-    positional: bool  # the driver's paramstyle: a list in `names` order, or a dict
-    names: tuple[str, ...]  # its parameters, in the order a positional paramstyle needs
+    positional: bool  # the driver's paramstyle: a list in `keys` order, or a dict
+    keys: tuple[str, ...]  # its parameters by SQLAlchemy's names, in the order the SQL wants them
+    names: tuple[str, ...]  # the same as the driver knows them (a name may be escaped in the SQL)
     processors: tuple[Callable[[Any], Any] | None, ...]  # each parameter's bind processor
     literals: dict[str, Any]  # values the statement carries itself (`Call.outcome == "missed"`)
 
     def parameters(self, values: Mapping[str, Any]) -> list | dict:
         given = {**self.literals, **values}
-        processed = [p(given[n]) if p else given[n] for n, p in zip(self.names, self.processors)]
+        processed = [p(given[k]) if p else given[k] for k, p in zip(self.keys, self.processors)]
         return processed if self.positional else dict(zip(self.names, processed))
 
 
@@ -46,11 +47,16 @@ def _prepared(statement: sa.Executable, dialect: Dialect) -> Prepared:
     compiled = statement.compile(dialect=dialect)
     if "POSTCOMPILE" in compiled.string:  # an IN (...) list is rendered per execution
         raise ValueError("autocommit statements take no expanding IN parameters")
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        raise ValueError("autocommit statements get every value from the caller: column defaults "
+                         "computed in Python are not applied here")
     binds = {name: bind for bind, name in compiled.bind_names.items()}
-    names = tuple(compiled.positiontup) if compiled.positional else tuple(binds)
-    processors = tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+    keys = tuple(compiled.positiontup) if compiled.positional else tuple(binds)
+    escaped = compiled.escaped_bind_names or {}
+    processors = tuple(binds[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys)
     literals = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
-    return Prepared(compiled.string, compiled.positional, names, processors, literals)
+    return Prepared(compiled.string, compiled.positional, keys, tuple(escaped.get(k, k) for k in keys),
+                    processors, literals)
 
 
 class Autocommit:
@@ -62,7 +68,8 @@ class Autocommit:
         self.dialect = engine.dialect
 
     def first(self, statement: sa.Executable, values: Mapping[str, Any]) -> tuple | None:
-        """Run a cached Core statement with `values`; its first row (RETURNING), or None."""
+        """Run a cached Core statement with `values`; its first row (RETURNING) as the driver
+        returns it (no result processing: callers ask only whether there was one), or None."""
         dialect = self.dialect
         prepared = _prepared(statement, dialect)
         sql, params = prepared.sql, prepared.parameters(values)
@@ -76,16 +83,25 @@ class Autocommit:
                 cursor.execute(sql, params)
                 return cursor.fetchone() if cursor.description else None
             finally:
-                if cursor is not None:
-                    cursor.close()
-                dialect.reset_isolation_level(dbapi_connection)
+                self._give_back(pooled, cursor)
         except dialect.loaded_dbapi.Error as error:
-            lost = dialect.is_disconnect(error, dbapi_connection, cursor)
-            if lost:
+            lost = not pooled.is_valid or dialect.is_disconnect(error, dbapi_connection, cursor)
+            if pooled.is_valid and lost:
                 pooled.invalidate(error)
             raise self._wrapped(error, sql, params, lost) from error
         finally:
             pooled.close()
+
+    def _give_back(self, pooled, cursor) -> None:
+        """Undo autocommit before the pool takes the connection back. If that fails, the
+        connection is dropped rather than pooled in an unknown state; the statement's own
+        outcome (its row, or its error) is what the caller gets either way."""
+        try:
+            if cursor is not None:
+                cursor.close()
+            self.dialect.reset_isolation_level(pooled.driver_connection)
+        except self.dialect.loaded_dbapi.Error as error:
+            pooled.invalidate(error)
 
     def _checkout(self):
         """A pooled connection; its checkout events (the ping) run here. A failure to connect

@@ -112,7 +112,16 @@ def add_or_merge(session: Session, intake: Intake) -> tuple[CallbackRequest, boo
 
 
 def ensure_call(session: Session, call_sid: str, caller: str | None, prompts_version: str) -> Call:
-    call = session.scalar(sa.select(Call).where(Call.call_sid == call_sid))
+    """The call's row, locked for this transaction (created if Twilio's webhooks overtook it).
+
+    Locked first, before any callback request is read or written: the caller's last step
+    (storing their request) and Twilio's status callback (perhaps queueing a missed call) can
+    run at once when a caller hangs up as they press the last key. Taking the call first makes
+    one wait for the other; otherwise each would hold what the other needs (PostgreSQL then
+    aborts one of them as a deadlock).
+    """
+    locked = sa.select(Call).where(Call.call_sid == call_sid).with_for_update()
+    call = session.scalar(locked)
     if call is None:
         call = Call(call_sid=call_sid, caller=caller, caller_id_status="valid" if caller else "unknown",
                     prompts_version=prompts_version)
@@ -120,7 +129,7 @@ def ensure_call(session: Session, call_sid: str, caller: str | None, prompts_ver
             with session.begin_nested():
                 session.add(call)
         except IntegrityError:
-            call = session.scalar(sa.select(Call).where(Call.call_sid == call_sid))
+            call = session.scalar(locked)
     return call
 
 
