@@ -10,8 +10,12 @@ the Connection would add on failure is kept: errors come out as sqlalchemy.exc.D
 (parameters hidden: they are caller data), and a lost connection is invalidated, so the
 circuit breaker and the pool behave as they do for every other statement.
 
-Use it for a statement that stands alone. Writes that must stand or fall together go through
-the session's transaction (see voice/views.py `_writes`).
+Use it for a statement that stands alone, given every column's value (Python-side column
+defaults are not applied; such a statement is refused). Writes that must stand or fall
+together go through the session's transaction (see voice/views.py `_writes`). SQLAlchemy's
+engine events (before_cursor_execute, handle_error) do not fire for these statements: SQL
+instrumentation added later must hook the pool's connections (bench/scenarios.py traces them
+with sqlite3's trace callback).
 """
 
 from __future__ import annotations
