@@ -163,6 +163,11 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     return request
 
 
+# A call that ended in one of these is settled: never a missed call (nor is one with a
+# callback request or an accepted transfer). store.close_settled_call asks the same in SQL.
+SETTLED_OUTCOMES = ("crisis_line", "transferred", "callback_requested")
+
+
 def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> CallbackRequest | None:
     """A call that reached the main menu and ended with no transfer and no callback request.
 
@@ -172,7 +177,7 @@ def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> C
     """
     if call.callback_id is not None or call.transfer_accepted_at is not None:
         return None
-    if call.outcome in ("crisis_line", "transferred", "callback_requested"):
+    if call.outcome in SETTLED_OUTCOMES:
         return None
     if not steps.reached(main_menu):
         return None

@@ -127,11 +127,6 @@ def save_recording(writer: Writer, call_sid: str, recording: Recording, status: 
     insert_or_update(writer, RecordingRow, values, ["recording_sid"], update)
 
 
-# A call that one of these settled is never a missed call (intake.missed_call): closing it
-# needs no decision in Python.
-SETTLED_OUTCOMES = ("crisis_line", "transferred", "callback_requested")
-
-
 @functools.cache
 def _close_settled_statement() -> sa.Update:
     def last(column):  # the value its last step recorded, as call_history.steps_of reads it
@@ -143,7 +138,7 @@ def _close_settled_statement() -> sa.Update:
         sa.update(Call)
         .where(Call.call_sid == sa.bindparam("sid", type_=Call.call_sid.type),
                sa.or_(Call.callback_id.is_not(None), Call.transfer_accepted_at.is_not(None),
-                      *(Call.outcome == outcome for outcome in SETTLED_OUTCOMES)))
+                      *(Call.outcome == outcome for outcome in intake.SETTLED_OUTCOMES)))
         .values(
             twilio_status=sa.bindparam("given_status", type_=Call.twilio_status.type),
             ended_at=sa.func.coalesce(Call.ended_at, sa.bindparam("now", type_=Call.ended_at.type)),
@@ -163,8 +158,9 @@ def _close_settled_statement() -> sa.Update:
 def close_settled_call(writer: Writer, call_sid: str, *, raw_from: str | None, caller: str | None, status: str,
                        duration: int | None, now: dt.datetime) -> bool:
     """Twilio's final status for a call already settled (a callback request, an accepted
-    transfer, the crisis line): one UPDATE that does what finish_call would, its steps folded
-    in by SQL. False, with nothing written, for any other call: finish_call decides those."""
+    transfer, the crisis line: never a missed call, so no decision is left for Python): one
+    UPDATE that does what finish_call would, its steps folded in by SQL. False, with nothing
+    written, for any other call: finish_call decides those."""
     if status not in FINAL_STATUSES:
         return False
     row = first_row(writer, _close_settled_statement(), {
