@@ -129,7 +129,9 @@ def _wait_until_a_query_waits_for_a_lock(app, deadline_seconds: float = 10.0) ->
         if db.engine.dialect.name != "postgresql":
             return
         deadline = time.monotonic() + deadline_seconds
-        with db.engine.connect() as conn:
+        # Autocommit: inside one transaction PostgreSQL would show the same snapshot of
+        # pg_stat_activity every time.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             while not conn.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                                           "AND datname = current_database()")):
                 assert time.monotonic() < deadline, "the status callback never waited for the final step"
