@@ -19,20 +19,14 @@ from sqlalchemy.orm import Session
 
 from voiceline.autocommit import Autocommit
 
-# Where a write goes: a session (its transaction), a connection, or committed on its own.
-Target = Session | sa.Connection | Autocommit
+# Where a write goes: a session (its transaction), or committed on its own.
+Target = Session | Autocommit
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def connection(target: Session | sa.Connection) -> sa.Connection:
-    """The connection to write on: a session's (in its transaction) or a connection itself."""
-    return target if isinstance(target, sa.Connection) else target.connection()
-
-
 def _dialect(target: Target) -> str:
-    bind = target if isinstance(target, (sa.Connection, Autocommit)) else target.get_bind()  # a session
-    name = bind.dialect.name
+    name = (target if isinstance(target, Autocommit) else target.get_bind()).dialect.name
     if name not in _INSERTS:
         raise RuntimeError(f"unsupported database dialect {name!r}")
     return name
@@ -42,7 +36,7 @@ def first_row(target: Target, stmt: sa.Executable, values: dict[str, Any]) -> tu
     """Run a cached statement where `target` writes; its first row, if it returns rows."""
     if isinstance(target, Autocommit):
         return target.first(stmt, values)
-    result = connection(target).execute(stmt, values)
+    result = target.connection().execute(stmt, values)  # Core on the session's connection: no autoflush
     return result.first() if result.returns_rows else None
 
 
@@ -76,10 +70,9 @@ def insert_or_update(target: Target, model: type, values: dict[str, Any], confli
     first_row(target, stmt, values)
 
 
-def upsert(target: Session | sa.Connection, model: type, values: dict[str, Any], conflict: list[str],
+def upsert(session: Session, model: type, values: dict[str, Any], conflict: list[str],
            update: dict[str, Any]) -> None:
     """Insert a row, or update the row with the same `conflict` columns with `update`, whose
     values may be SQL expressions (built afresh each time: for rare writes, like sign-in)."""
-    stmt = _INSERTS[_dialect(target)](model.__table__).values(**values)
-    conn = connection(target)
-    conn.execute(stmt.on_conflict_do_update(index_elements=conflict, set_=update))
+    stmt = _INSERTS[_dialect(session)](model.__table__).values(**values)
+    session.connection().execute(stmt.on_conflict_do_update(index_elements=conflict, set_=update))
