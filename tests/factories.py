@@ -1,4 +1,5 @@
-"""Plain factory functions for tests (rows inserted directly, not through the phone line)."""
+"""Plain factory functions for tests (rows inserted directly, not through the phone line),
+and reading back what the line stored."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import datetime as dt
 import functools
 import itertools
 import uuid
+
+import sqlalchemy as sa
 
 from voiceline import auth
 from voiceline.extensions import db
@@ -43,3 +46,9 @@ def callback(app, *, phone: str | None = None, priority: int = 10, age: dt.timed
         db.session.add(request)
         db.session.commit()
         return request.id
+
+
+def stored_requests(app) -> list[CallbackRequest]:
+    """Every callback request in the database, oldest first."""
+    with app.app_context():
+        return db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()

@@ -5,17 +5,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from tests.factories import stored_requests
 from tests.phone import Phone, parse, twilio_post
 from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest, CallEvent, SafetyEvent
 from voiceline.models.callbacks import PRIORITY_MISSED, PRIORITY_REQUESTED
 
 
-
-
-def requests(app):
-    with app.app_context():
-        return db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()
 
 
 def count(app, model):
@@ -35,7 +31,7 @@ def candidacy_callback(app, answers=("1", "1", "1", "1", "2"), window="1", from_
 def test_repeat_caller_updates_the_open_request(closed_app):
     first = candidacy_callback(closed_app, answers=("1", "1", "2", "1", "2"), window="1")
     second = candidacy_callback(closed_app, answers=("1", "1", "1", "1", "2"), window="3")
-    [request] = requests(closed_app)
+    [request] = stored_requests(closed_app)
     assert request.answers["tried_two_antidepressants"] == "yes"  # the newer answer wins
     assert request.preferred_window == "evening"
     assert request.call_sid == second.call_sid
@@ -51,13 +47,13 @@ def test_a_closed_request_does_not_absorb_a_new_one(closed_app):
         db.session.execute(sa.update(CallbackRequest).values(status="closed"))
         db.session.commit()
     candidacy_callback(closed_app)
-    assert [r.status for r in requests(closed_app)] == ["closed", "open"]
+    assert [r.status for r in stored_requests(closed_app)] == ["closed", "open"]
 
 
 def test_different_phones_get_separate_requests(closed_app):
     candidacy_callback(closed_app, from_number="+16175550123")
     candidacy_callback(closed_app, from_number="+16175550124")
-    assert len(requests(closed_app)) == 2
+    assert len(stored_requests(closed_app)) == 2
 
 
 def test_the_database_enforces_one_open_request_per_phone(app):
@@ -75,7 +71,7 @@ def test_missed_call_after_the_main_menu_lands_in_the_queue(app):
     phone.call()
     phone.press_through("1", "1", "1", "2")  # two prescreen answers, then hangs up
     phone.hang_up()
-    [request] = requests(app)
+    [request] = stored_requests(app)
     assert (request.reason, request.missed, request.requested_by_caller) == ("missed_call", True, False)
     assert request.priority == PRIORITY_MISSED > PRIORITY_REQUESTED
     assert request.answers == {"age_18_or_older": "yes", "mood_disorder_diagnosis": "no"}
@@ -90,7 +86,7 @@ def test_hanging_up_at_the_greeting_is_not_a_missed_call(app):
     phone = Phone(app)
     phone.call()
     phone.hang_up()
-    assert requests(app) == []
+    assert stored_requests(app) == []
 
 
 @pytest.mark.parametrize("status", ["completed", "canceled", "failed", "busy", "no-answer"])
@@ -101,7 +97,7 @@ def test_status_callbacks_repeated_and_out_of_order_make_one_item(app, status):
     phone.hang_up(status)
     phone.hang_up(status)
     twilio_post(phone.client, "/voice/status", phone.fields(CallStatus="in-progress"))
-    assert len(requests(app)) == 1
+    assert len(stored_requests(app)) == 1
 
 
 def test_missed_call_from_a_phone_with_an_open_request_adds_nothing(closed_app):
@@ -110,7 +106,7 @@ def test_missed_call_from_a_phone_with_an_open_request_adds_nothing(closed_app):
     phone.call()
     phone.press("1")
     phone.hang_up()
-    [request] = requests(closed_app)
+    [request] = stored_requests(closed_app)
     assert request.requested_by_caller and not request.missed
 
 
@@ -119,9 +115,9 @@ def test_caller_who_then_asks_for_a_callback_upgrades_the_missed_item(closed_app
     phone.call()
     phone.press("1")
     phone.hang_up()
-    assert requests(closed_app)[0].missed
+    assert stored_requests(closed_app)[0].missed
     candidacy_callback(closed_app)
-    [request] = requests(closed_app)
+    [request] = stored_requests(closed_app)
     assert (request.missed, request.requested_by_caller, request.reason, request.priority) == (
         False, True, "candidacy", PRIORITY_REQUESTED)
 
@@ -131,7 +127,7 @@ def test_withheld_caller_id_missed_call_cannot_be_queued(app):
     phone.call()
     phone.press("1")
     phone.hang_up()
-    assert requests(app) == []
+    assert stored_requests(app) == []
     with app.app_context():
         assert db.session.scalar(sa.select(Call.outcome)) == "missed_no_number"
 
@@ -142,7 +138,7 @@ def test_crisis_calls_are_safety_events_not_queue_items(app):
     phone.press_through("1", "9")
     phone.dial_result("completed")
     phone.hang_up()
-    assert requests(app) == []
+    assert stored_requests(app) == []
     assert count(app, SafetyEvent) == 1
 
 
@@ -154,7 +150,7 @@ def test_accepted_transfer_is_not_a_missed_call_even_if_the_status_comes_first(a
     dial = phone.doc.find("Dial")
     phone.hang_up()  # the status callback overtakes the dial action
     phone.post(dial.get("action"), DialCallStatus="completed")
-    assert requests(app) == []
+    assert stored_requests(app) == []
 
 
 def test_number_entered_before_hanging_up_is_used_for_the_missed_item(closed_app):
@@ -162,7 +158,7 @@ def test_number_entered_before_hanging_up_is_used_for_the_missed_item(closed_app
     phone.call()
     phone.press_through("1", "5", "6175550166", "1")
     phone.hang_up()  # before the best-time question
-    [request] = requests(closed_app)
+    [request] = stored_requests(closed_app)
     assert request.phone == "+16175550166" and request.missed
 
 
@@ -184,7 +180,7 @@ def test_retried_webhooks_have_the_effect_of_one(closed_app):
     phone.hang_up()
     phone.hang_up()
     assert count(closed_app, Call) == 1
-    assert len(requests(closed_app)) == 1
+    assert len(stored_requests(closed_app)) == 1
     with closed_app.app_context():
         steps = db.session.scalars(sa.select(CallEvent.step).where(CallEvent.call_sid == phone.call_sid)).all()
     assert sorted(steps) == list(range(1, 12))  # the greeting is the call row itself
@@ -193,6 +189,6 @@ def test_retried_webhooks_have_the_effect_of_one(closed_app):
 def test_callback_request_carries_the_prompts_version(closed_app):
     candidacy_callback(closed_app)
     version = closed_app.extensions["voiceline.flow"].prompts_version
-    assert requests(closed_app)[0].prompts_version == version
+    assert stored_requests(closed_app)[0].prompts_version == version
     with closed_app.app_context():
         assert db.session.scalar(sa.select(Call.prompts_version)) == version

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from tests.factories import stored_requests
 from tests.phone import Phone, query, twilio_post
 from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest, Recording
@@ -19,11 +20,6 @@ def to_capture(app, *, from_number="+16175550123", lang_key="1", option="5"):
     phone.press(lang_key)
     phone.press(option)
     return phone
-
-
-def stored(app):
-    with app.app_context():
-        return db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()
 
 
 def test_caller_id_confirmation_reads_back_the_last_four_digits(closed_app):
@@ -48,7 +44,7 @@ def test_whole_capture_is_stored_and_read_back(closed_app, lang_key, lang):
     else:
         assert "número que termina en 0 1 2 3, el lunes, por la tarde." in text
         assert "podremos decir el nombre de la clínica" in text
-    [request] = stored(closed_app)
+    [request] = stored_requests(closed_app)
     assert (request.phone, request.language, request.reason, request.status) == ("+16175550123", lang, "general", "open")
     assert (request.preferred_window, request.voicemail_ok, request.recording_sid) == ("afternoon", True, None)
     assert request.requested_by_caller and not request.missed
@@ -79,7 +75,7 @@ def test_withheld_or_invalid_caller_id_must_key_a_number(closed_app, caller_id):
     phone.press("2125550147")
     assert "You entered 2 1 2, 5 5 5, 0 1 4 7." in phone.text()
     phone.press_through("1", "4", "2", "2")
-    [request] = stored(closed_app)
+    [request] = stored_requests(closed_app)
     assert request.phone == "+12125550147" and request.preferred_window == "any"
     assert request.voicemail_ok is False
     with closed_app.app_context():
@@ -100,7 +96,7 @@ def test_a_different_number_can_be_given_and_re_entered(closed_app):
     phone.press("16175550177")  # a leading 1 is fine
     assert "You entered 6 1 7, 5 5 5, 0 1 7 7." in phone.text()
     phone.press_through("1", "3", "2", "2")
-    [request] = stored(closed_app)
+    [request] = stored_requests(closed_app)
     assert request.phone == "+16175550177" and request.preferred_window == "evening"
     assert "0 1 7 7" in phone.text()
 
@@ -113,7 +109,7 @@ def test_three_bad_numbers_end_with_clear_instructions_and_nothing_stored(closed
     assert phone.verbs()[-1] == "Hangup"
     text = phone.text()
     assert "wasn't able to get a phone number" in text and "Our hours are" in text and "9 8 8" in text
-    assert stored(closed_app) == []
+    assert stored_requests(closed_app) == []
 
 
 def test_crisis_key_alone_works_during_number_entry(closed_app):
@@ -133,7 +129,7 @@ def test_silence_at_each_question_takes_the_safe_default(closed_app):
     for _ in range(3):
         phone.silence()  # message: skipped
     assert phone.verbs()[-1] == "Hangup"
-    [request] = stored(closed_app)
+    [request] = stored_requests(closed_app)
     assert (request.phone, request.preferred_window, request.voicemail_ok) == ("+16175550123", "any", False)
 
 
@@ -154,7 +150,7 @@ def test_voice_message_is_recorded_with_a_status_callback(closed_app):
         "CallSid": phone.call_sid, "RecordingSid": sid, "RecordingUrl": url, "RecordingDuration": "14",
         "RecordingStatus": "completed"})
     assert status.status_code == 200
-    [request] = stored(closed_app)
+    [request] = stored_requests(closed_app)
     assert request.recording_sid == sid
     with closed_app.app_context():
         recording = db.session.scalar(sa.select(Recording))
@@ -182,7 +178,7 @@ def test_silence_instead_of_a_message_still_stores_the_request(closed_app):
     phone.press_through("1", "1", "1", "1")
     phone.silence()  # Twilio skips the action on an empty recording and follows the Redirect
     assert phone.spoken()[0] == "We didn't hear a message, and that's all right."
-    [request] = stored(closed_app)
+    [request] = stored_requests(closed_app)
     assert request.recording_sid is None
 
 
@@ -193,5 +189,5 @@ def test_caller_who_hangs_up_while_recording_still_gets_a_request(closed_app):
     phone.post(record.get("action"), RecordingSid="RE" + "c" * 32, RecordingDuration="30", Digits="hangup",
                RecordingUrl="https://api.twilio.com/x/RE" + "c" * 32)
     phone.hang_up()
-    [request] = stored(closed_app)
+    [request] = stored_requests(closed_app)
     assert request.recording_sid == "RE" + "c" * 32 and request.requested_by_caller and not request.missed

@@ -8,6 +8,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from tests.factories import stored_requests
 from tests.phone import Phone, twilio_post
 from voiceline.autocommit import Autocommit
 from voiceline.extensions import db
@@ -160,13 +161,8 @@ def test_a_status_callback_racing_the_final_step_waits_for_it(closed_app):
         db.session.commit()  # the final step's transaction: must not be the victim of a deadlock
     hang_up.join(timeout=30)
     assert not hang_up.is_alive() and responses[0].status_code == 200
-    [stored] = requests_of(closed_app)
+    [stored] = stored_requests(closed_app)
     assert (stored.reason, stored.missed, stored.requested_by_caller) == ("candidacy", False, True)
     closed = row(closed_app, phone.call_sid)
     assert (closed["outcome"], closed["twilio_status"], closed["duration_seconds"]) == ("callback_requested",
                                                                                          "completed", 30)
-
-
-def requests_of(app):
-    with app.app_context():
-        return db.session.scalars(sa.select(CallbackRequest)).all()
