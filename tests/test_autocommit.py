@@ -91,3 +91,23 @@ def test_a_database_that_cannot_be_reached_is_an_error_with_no_statement(make_ap
         with pytest.raises(sa.exc.OperationalError) as raised:
             insert_ignore(Autocommit(db.engine), Call, call_row("CA1"), ["call_sid"])
     assert raised.value.statement is None  # what the circuit breaker reads as an outage
+
+
+def test_a_write_runs_its_one_statement_and_nothing_else(app):
+    """Switching autocommit on and back costs no statement: SQLAlchemy's isolation-level reset
+    would run "PRAGMA read_uncommitted" on SQLite after every write."""
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("statements are traced with sqlite3's trace callback; psycopg has none")
+        writer = Autocommit(db.engine)
+        insert_ignore(writer, Call, call_row("CA1"), ["call_sid"])  # the pool's connection exists now
+        traced = []
+        pooled = db.engine.raw_connection()
+        pooled.driver_connection.set_trace_callback(traced.append)
+        pooled.close()
+        insert_ignore(writer, Call, call_row("CA2"), ["call_sid"])
+        pooled = db.engine.raw_connection()
+        pooled.driver_connection.set_trace_callback(None)
+        pooled.close()
+    assert [sql.split(" (")[0] for sql in traced] == ["INSERT INTO calls"]
+    assert calls(app) == ["CA1", "CA2"]

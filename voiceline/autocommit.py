@@ -63,6 +63,12 @@ def _prepared(statement: sa.Executable, dialect: Dialect) -> Prepared:
                     processors, literals)
 
 
+# How each driver's connection is switched to autocommit: (attribute, value). Set and put
+# back directly: SQLAlchemy's set_isolation_level/reset_isolation_level would also run
+# "PRAGMA read_uncommitted" on SQLite, one more statement per write for a setting we never change.
+_AUTOCOMMIT_SWITCHES = {"sqlite": ("isolation_level", None), "postgresql": ("autocommit", True)}
+
+
 class Autocommit:
     """A writer for store functions (upsert.insert_ignore and friends): each statement is
     committed as it runs, on a connection taken from the engine's pool and given back."""
@@ -70,6 +76,9 @@ class Autocommit:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
         self.dialect = engine.dialect
+        if self.dialect.name not in _AUTOCOMMIT_SWITCHES:
+            raise RuntimeError(f"no autocommit switch for database dialect {self.dialect.name!r}")
+        self._switch, self._on = _AUTOCOMMIT_SWITCHES[self.dialect.name]
 
     def first(self, statement: sa.Executable, values: Mapping[str, Any]) -> tuple | None:
         """Run a cached Core statement with `values`; its first row (RETURNING) as the driver
@@ -81,13 +90,14 @@ class Autocommit:
         dbapi_connection = pooled.driver_connection
         cursor = None
         try:
-            dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
+            before = getattr(dbapi_connection, self._switch)
+            setattr(dbapi_connection, self._switch, self._on)
             try:
                 cursor = dbapi_connection.cursor()
                 cursor.execute(sql, params)
                 return cursor.fetchone() if cursor.description else None
             finally:
-                self._give_back(pooled, cursor)
+                self._give_back(pooled, cursor, before)
         except dialect.loaded_dbapi.Error as error:
             lost = not pooled.is_valid or dialect.is_disconnect(error, dbapi_connection, cursor)
             if pooled.is_valid and lost:
@@ -96,14 +106,14 @@ class Autocommit:
         finally:
             pooled.close()
 
-    def _give_back(self, pooled, cursor) -> None:
+    def _give_back(self, pooled, cursor, before) -> None:
         """Undo autocommit before the pool takes the connection back. If that fails, the
         connection is dropped rather than pooled in an unknown state; the statement's own
         outcome (its row, or its error) is what the caller gets either way."""
         try:
             if cursor is not None:
                 cursor.close()
-            self.dialect.reset_isolation_level(pooled.driver_connection)
+            setattr(pooled.driver_connection, self._switch, before)
         except self.dialect.loaded_dbapi.Error as error:
             pooled.invalidate(error)
 
