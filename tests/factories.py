@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import time
 import uuid
 
 import sqlalchemy as sa
@@ -52,3 +53,18 @@ def stored_requests(app) -> list[CallbackRequest]:
     """Every callback request in the database, oldest first."""
     with app.app_context():
         return db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()
+
+
+def wait_until_a_query_waits_for_a_lock(app, who: str, deadline_seconds: float = 10.0) -> None:
+    """PostgreSQL: until another connection is blocked on a lock (SQLite cannot tell)."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return
+        deadline = time.monotonic() + deadline_seconds
+        # Autocommit: inside one transaction PostgreSQL would show the same snapshot of
+        # pg_stat_activity every time.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            while not conn.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                          "AND datname = current_database()")):
+                assert time.monotonic() < deadline, f"{who} never waited for the other transaction"
+                time.sleep(0.01)

@@ -1,6 +1,8 @@
 """Transactions stay whole on both databases: a webhook's writes are visible together, and the
 open request a repeat caller is merged into stays locked until the merge commits."""
 
+import threading
+
 import sqlalchemy as sa
 
 from tests import factories
@@ -68,3 +70,41 @@ def test_the_open_request_a_repeat_caller_is_merged_into_stays_locked_until_comm
         assert not close_elsewhere(database_url, callback_id)
         db.session.commit()
     assert close_elsewhere(database_url, callback_id)
+
+
+def _request(call_sid: str, answers: dict) -> intake.Stored | None:
+    return intake.request_from_call(
+        db.session, call_sid=call_sid, caller="+16175550123", language="en", reason="candidacy",
+        prompts_version="test", answers=answers, recording_sid=None)
+
+
+def test_two_calls_from_one_phone_storing_at_once_make_one_request(app):
+    """The same phone finishes callback capture on two calls at once: the second INSERT waits
+    for the first transaction (the one-open-request index), inserts nothing, and merges into
+    the request the first created. One request, both calls linked, the later answers kept."""
+    first, second = "CA" + "1" * 32, "CA" + "2" * 32
+    results, errors = [], []
+
+    def second_call():
+        try:
+            with app.app_context():
+                results.append(_request(second, {"callback_phone": "+16175550123", "preferred_window": "evening"}))
+                db.session.commit()
+        except Exception as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    with app.app_context():
+        created = _request(first, {"age_18_or_older": "yes"})
+        other = threading.Thread(target=second_call)
+        other.start()
+        factories.wait_until_a_query_waits_for_a_lock(app, "the second call's INSERT")
+        db.session.commit()
+    other.join(timeout=30)
+    assert not other.is_alive() and not errors
+    [merged] = results
+    assert merged.id == created.id and merged.preferred_window == "evening"
+    [request] = factories.stored_requests(app)
+    assert (request.id, request.call_sid, request.answers) == (created.id, second, {"age_18_or_older": "yes"})
+    with app.app_context():
+        linked = dict(db.session.execute(sa.select(Call.call_sid, Call.callback_id)).all())
+    assert linked == {first: created.id, second: created.id}

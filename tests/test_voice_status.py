@@ -3,12 +3,11 @@
 
 import datetime as dt
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
 
-from tests.factories import stored_requests
+from tests.factories import stored_requests, wait_until_a_query_waits_for_a_lock
 from tests.phone import Phone, twilio_post
 from voiceline.autocommit import Autocommit
 from voiceline.extensions import db
@@ -124,21 +123,6 @@ def test_a_call_that_may_be_missed_is_left_to_finish_call(closed_app):
     assert row(closed_app, phone.call_sid)["outcome"] == "missed"
 
 
-def _wait_until_a_query_waits_for_a_lock(app, deadline_seconds: float = 10.0) -> None:
-    """PostgreSQL: until another connection is blocked on a lock (SQLite cannot tell)."""
-    with app.app_context():
-        if db.engine.dialect.name != "postgresql":
-            return
-        deadline = time.monotonic() + deadline_seconds
-        # Autocommit: inside one transaction PostgreSQL would show the same snapshot of
-        # pg_stat_activity every time.
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            while not conn.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                          "AND datname = current_database()")):
-                assert time.monotonic() < deadline, "the status callback never waited for the final step"
-                time.sleep(0.01)
-
-
 def test_a_status_callback_racing_the_final_step_waits_for_it(closed_app):
     """The caller hangs up as their last key press is being stored: Twilio's status callback
     arrives while the callback request's transaction is open. It must wait for it (not queue
@@ -157,7 +141,7 @@ def test_a_status_callback_racing_the_final_step_waits_for_it(closed_app):
         hang_up = threading.Thread(target=lambda: responses.append(twilio_post(
             closed_app.test_client(), "/voice/status", phone.fields(CallStatus="completed", CallDuration="30"))))
         hang_up.start()
-        _wait_until_a_query_waits_for_a_lock(closed_app)
+        wait_until_a_query_waits_for_a_lock(closed_app, "the status callback")
         db.session.commit()  # the final step's transaction: must not be the victim of a deadlock
     hang_up.join(timeout=30)
     assert not hang_up.is_alive() and responses[0].status_code == 200

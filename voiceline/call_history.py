@@ -30,17 +30,14 @@ def _add(path: list[str], node: str) -> None:
         path.append(node)
 
 
-def steps_of_calls(session: Session, call_sids: Iterable[str]) -> dict[str, Steps]:
-    """call_sid -> its Steps, in one query."""
-    sids = list(call_sids)
-    out = {sid: Steps() for sid in sids}
-    if not sids:
-        return out
-    rows = session.execute(
-        sa.select(CallEvent.call_sid, CallEvent.node, CallEvent.presented, CallEvent.language, CallEvent.outcome,
-                  CallEvent.field, CallEvent.value)
-        .where(CallEvent.call_sid.in_(sids)).order_by(CallEvent.call_sid, CallEvent.step)
-    )
+_STEP_COLUMNS = (CallEvent.call_sid, CallEvent.node, CallEvent.presented, CallEvent.language, CallEvent.outcome,
+                 CallEvent.field, CallEvent.value)
+# One call's steps: built once, as the final step of every callback capture reads them.
+_STEPS_OF_ONE = (sa.select(*_STEP_COLUMNS).where(CallEvent.call_sid == sa.bindparam("call_sid"))
+                 .order_by(CallEvent.step))
+
+
+def _fold(rows, out: dict[str, Steps]) -> dict[str, Steps]:
     for sid, node, presented, language, outcome, name, value in rows:
         steps = out[sid]
         if not steps.path:
@@ -55,5 +52,19 @@ def steps_of_calls(session: Session, call_sids: Iterable[str]) -> dict[str, Step
     return out
 
 
+def steps_of_calls(session: Session, call_sids: Iterable[str]) -> dict[str, Steps]:
+    """call_sid -> its Steps, in one query (plain rows on the session's connection: no ORM
+    objects, nothing to autoflush)."""
+    sids = list(call_sids)
+    out = {sid: Steps() for sid in sids}
+    if not sids:
+        return out
+    rows = session.connection().execute(
+        sa.select(*_STEP_COLUMNS).where(CallEvent.call_sid.in_(sids)).order_by(CallEvent.call_sid, CallEvent.step)
+    )
+    return _fold(rows, out)
+
+
 def steps_of(session: Session, call_sid: str) -> Steps:
-    return steps_of_calls(session, [call_sid])[call_sid]
+    rows = session.connection().execute(_STEPS_OF_ONE, {"call_sid": call_sid})
+    return _fold(rows, {call_sid: Steps()})[call_sid]

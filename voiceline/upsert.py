@@ -41,17 +41,26 @@ def first_row(target: Target, stmt: sa.Executable, values: dict[str, Any]) -> tu
 
 
 @functools.cache
-def _insert_ignore_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], conflict: tuple[str, ...]):
+def _insert_ignore_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], conflict: tuple[str, ...],
+                             where: sa.TextClause | None):
     key = table.primary_key.columns.values()[0]
     stmt = _INSERTS[dialect](table).values({c: sa.bindparam(c) for c in columns})
     # RETURNING tells us whether a row was inserted: drivers report rowcount -1 for it.
-    return stmt.on_conflict_do_nothing(index_elements=list(conflict)).returning(key)
+    return stmt.on_conflict_do_nothing(index_elements=list(conflict), index_where=where).returning(key)
+
+
+def insert_new(target: Target, model: type, values: dict[str, Any], conflict: list[str],
+               where: sa.TextClause | None = None) -> Any | None:
+    """Insert a row unless one with the same `conflict` columns exists (among the rows a
+    partial unique index covers, when `where` is its condition); the new row's key, or None."""
+    stmt = _insert_ignore_statement(_dialect(target), model.__table__, tuple(values), tuple(conflict), where)
+    row = first_row(target, stmt, values)
+    return None if row is None else row[0]
 
 
 def insert_ignore(target: Target, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
     """Insert a row unless one with the same `conflict` columns exists; True if inserted."""
-    stmt = _insert_ignore_statement(_dialect(target), model.__table__, tuple(values), tuple(conflict))
-    return first_row(target, stmt, values) is not None
+    return insert_new(target, model, values, conflict) is not None
 
 
 @functools.cache

@@ -13,6 +13,9 @@ from voiceline.models.staff import StaffUser
 
 OPEN, CLOSED = "open", "closed"
 STATUSES = (OPEN, CLOSED)
+# Which rows the one-open-request-per-phone index covers; an INSERT ... ON CONFLICT names it
+# to find that index (intake.add_or_merge).
+OPEN_ONLY = sa.text("status = 'open'")
 
 # Lower sorts first in the queue: a caller who asked to be called beats a missed call.
 PRIORITY_REQUESTED = 10
@@ -26,7 +29,7 @@ class CallbackRequest(Base):
         # database so two calls from the same phone at once cannot both insert.
         sa.Index(
             "uq_callbacks_open_phone", "phone", unique=True,
-            sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=OPEN_ONLY, postgresql_where=OPEN_ONLY,
         ),
         sa.Index("ix_callbacks_queue", "status", "priority", "created_at"),
         sa.Index("ix_callbacks_phone", "phone"),

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from voiceline.call_history import Steps, steps_of
 from voiceline.models import Call, CallbackRequest, now_utc
-from voiceline.models.callbacks import OPEN, PRIORITY_MISSED, PRIORITY_REQUESTED
+from voiceline.models.callbacks import OPEN, OPEN_ONLY, PRIORITY_MISSED, PRIORITY_REQUESTED
 from voiceline.phones import mask
+from voiceline.upsert import insert_ignore, insert_new
 
 log = logging.getLogger(__name__)
 
@@ -52,63 +52,107 @@ def split_contact(answers: dict[str, str]) -> tuple[dict[str, str], str | None, 
     )
 
 
-def _open_for_phone(session: Session, phone: str) -> CallbackRequest | None:
-    stmt = sa.select(CallbackRequest).where(CallbackRequest.phone == phone, CallbackRequest.status == OPEN)
-    return session.scalar(stmt.with_for_update())
+CALLBACKS = CallbackRequest.__table__
+# The columns a merge reads from the open request it updates.
+_MERGED_FROM = (CALLBACKS.c.id, CALLBACKS.c.answers, CALLBACKS.c.reason, CALLBACKS.c.priority)
 
 
-def _merge(existing: CallbackRequest, intake: Intake) -> None:
-    existing.answers = {**(existing.answers or {}), **intake.answers}
-    existing.language = intake.language
-    existing.call_sid = intake.call_sid
-    existing.prompts_version = intake.prompts_version
+@dataclass(frozen=True)
+class Stored:
+    """A callback request as stored: what the caller hears read back, and its id."""
+
+    id: int
+    phone: str
+    preferred_window: str | None
+    voicemail_ok: bool | None
+
+
+# The final step of every callback capture runs these: each is built once (SQLAlchemy then
+# reuses its compiled SQL without rebuilding or re-hashing the statement).
+_OPEN_FOR_PHONE = (sa.select(*_MERGED_FROM)
+                   .where(CALLBACKS.c.phone == sa.bindparam("phone"), CALLBACKS.c.status == OPEN).with_for_update())
+_MERGE_INTO = sa.update(CALLBACKS).where(CALLBACKS.c.id == sa.bindparam("merged_into"))  # SET: the values given
+_LOCKED_CALL = (sa.select(Call.id, Call.outcome, Call.callback_id)
+                .where(Call.call_sid == sa.bindparam("call_sid")).with_for_update())
+_STORED = (sa.select(CALLBACKS.c.phone, CALLBACKS.c.preferred_window, CALLBACKS.c.voicemail_ok)
+           .where(CALLBACKS.c.id == sa.bindparam("callback_id")))
+_LINK_CALL = (sa.update(Call).where(Call.id == sa.bindparam("call_id"))
+              .values(callback_id=sa.bindparam("linked_to"), outcome="callback_requested",
+                      language=sa.func.coalesce(Call.language, sa.bindparam("spoken", type_=Call.language.type))))
+
+
+def _open_for_phone(connection: sa.Connection, phone: str) -> sa.Row | None:
+    """The phone's open request, locked for this transaction (on SQLite: the write lock)."""
+    return connection.execute(_OPEN_FOR_PHONE, {"phone": phone}).first()
+
+
+def _merged(existing: sa.Row, intake: Intake) -> dict[str, Any]:
+    """The open request's new values once `intake` is merged into it: new answers win, the
+    newest call is linked, and a caller's own request outranks a missed call."""
+    values: dict[str, Any] = {
+        "answers": {**(existing.answers or {}), **intake.answers},
+        "language": intake.language,
+        "call_sid": intake.call_sid,
+        "prompts_version": intake.prompts_version,
+        "updated_at": now_utc(),
+    }
     if intake.requested_by_caller:
         # A specific reason beats a generic one from a later call.
         if intake.reason not in ("general", "missed_call") or existing.reason == "missed_call":
-            existing.reason = intake.reason
-        existing.requested_by_caller = True
-        existing.missed = False
-        existing.priority = min(existing.priority, PRIORITY_REQUESTED)
+            values["reason"] = intake.reason
+        values.update(requested_by_caller=True, missed=False, priority=min(existing.priority, PRIORITY_REQUESTED))
     if intake.preferred_window:
-        existing.preferred_window = intake.preferred_window
+        values["preferred_window"] = intake.preferred_window
     if intake.voicemail_ok is not None:
-        existing.voicemail_ok = intake.voicemail_ok
+        values["voicemail_ok"] = intake.voicemail_ok
     if intake.recording_sid:
-        existing.recording_sid = intake.recording_sid
-    existing.updated_at = now_utc()
+        values["recording_sid"] = intake.recording_sid
+    return values
 
 
-def add_or_merge(session: Session, intake: Intake) -> tuple[CallbackRequest, bool]:
-    """The open request for this phone, created or updated; True when newly created."""
-    existing = _open_for_phone(session, intake.phone)
+def add_or_merge(session: Session, intake: Intake) -> tuple[int, bool]:
+    """The id of the phone's open request, created or updated; True when newly created.
+
+    Core statements on the session's connection, in its transaction: this runs on the final
+    step of every callback capture, where the ORM's unit of work cost more than the rest of
+    the webhook. A request from another call of the same phone, created a moment ago and not
+    yet committed, makes the INSERT wait for that transaction and then insert nothing (the
+    partial unique index on open requests); the request it created is then merged into.
+    """
+    connection = session.connection()
+    existing = _open_for_phone(connection, intake.phone)
     if existing is None:
-        request = CallbackRequest(
-            phone=intake.phone,
-            language=intake.language,
-            reason=intake.reason,
-            requested_by_caller=intake.requested_by_caller,
-            missed=not intake.requested_by_caller,
-            priority=PRIORITY_REQUESTED if intake.requested_by_caller else PRIORITY_MISSED,
-            answers=dict(intake.answers),
-            preferred_window=intake.preferred_window,
-            voicemail_ok=intake.voicemail_ok,
-            recording_sid=intake.recording_sid,
-            call_sid=intake.call_sid,
-            prompts_version=intake.prompts_version,
-            created_at=intake.at or now_utc(),
-        )
-        try:
-            with session.begin_nested():
-                session.add(request)
-            return request, True
-        except IntegrityError:
-            # Another call from the same phone created it a moment ago.
-            existing = _open_for_phone(session, intake.phone)
-            if existing is None:
-                raise
-    _merge(existing, intake)
-    session.flush()
-    return existing, False
+        created = insert_new(session, CallbackRequest, {
+            "phone": intake.phone,
+            "status": OPEN,
+            "language": intake.language,
+            "reason": intake.reason,
+            "requested_by_caller": intake.requested_by_caller,
+            "missed": not intake.requested_by_caller,
+            "priority": PRIORITY_REQUESTED if intake.requested_by_caller else PRIORITY_MISSED,
+            "answers": dict(intake.answers),
+            "preferred_window": intake.preferred_window,
+            "voicemail_ok": intake.voicemail_ok,
+            "recording_sid": intake.recording_sid,
+            "call_sid": intake.call_sid,
+            "prompts_version": intake.prompts_version,
+            "created_at": intake.at or now_utc(),
+        }, conflict=["phone"], where=OPEN_ONLY)
+        if created is not None:
+            return created, True
+        existing = _open_for_phone(connection, intake.phone)
+        if existing is None:  # the other call's request was closed before we could read it
+            raise RuntimeError("an open callback request for this phone was neither inserted nor found")
+    connection.execute(_MERGE_INTO, {**_merged(existing, intake), "merged_into": existing.id})
+    return existing.id, False
+
+
+def _create_call(session: Session, call_sid: str, caller: str | None, prompts_version: str) -> None:
+    """The call's row, if Twilio's webhooks overtook the greeting's write (or it was lost)."""
+    insert_ignore(session, Call, {
+        "call_sid": call_sid, "caller": caller, "caller_id_status": "valid" if caller else "unknown",
+        "prompts_version": prompts_version, "started_at": now_utc(),
+    }, ["call_sid"])
 
 
 def ensure_call(session: Session, call_sid: str, caller: str | None, prompts_version: str) -> Call:
@@ -123,44 +167,54 @@ def ensure_call(session: Session, call_sid: str, caller: str | None, prompts_ver
     locked = sa.select(Call).where(Call.call_sid == call_sid).with_for_update()
     call = session.scalar(locked)
     if call is None:
-        call = Call(call_sid=call_sid, caller=caller, caller_id_status="valid" if caller else "unknown",
-                    prompts_version=prompts_version)
-        try:
-            with session.begin_nested():
-                session.add(call)
-        except IntegrityError:
-            call = session.scalar(locked)
+        _create_call(session, call_sid, caller, prompts_version)
+        call = session.scalar(locked)
     return call
+
+
+def _locked_call(session: Session, call_sid: str, caller: str | None, prompts_version: str) -> sa.Row:
+    """ensure_call for the final step: the call's id and where it stands, locked the same way,
+    read with Core (the step changes the row with one UPDATE, no ORM object needed)."""
+    connection = session.connection()
+    row = connection.execute(_LOCKED_CALL, {"call_sid": call_sid}).first()
+    if row is None:
+        _create_call(session, call_sid, caller, prompts_version)
+        row = connection.execute(_LOCKED_CALL, {"call_sid": call_sid}).one()
+    return row
+
+
+def _stored(session: Session, callback_id: int) -> Stored:
+    return Stored(callback_id, *session.connection().execute(_STORED, {"callback_id": callback_id}).one())
 
 
 def request_from_call(session: Session, *, call_sid: str, caller: str | None, language: str, reason: str,
                       prompts_version: str, answers: dict[str, str], recording_sid: str | None
-                      ) -> CallbackRequest | None:
+                      ) -> Stored | None:
     """The caller finished callback capture: store (or merge) their request.
 
     Idempotent: Twilio's retry of the final step finds the call already marked
     callback_requested and returns the same request.
     """
-    call = ensure_call(session, call_sid, caller, prompts_version)
+    call = _locked_call(session, call_sid, caller, prompts_version)
     if call.outcome == "callback_requested" and call.callback_id is not None:
-        return session.get(CallbackRequest, call.callback_id)
+        return _stored(session, call.callback_id)
     collected = {**steps_of(session, call_sid).answers, **answers}
     questionnaire, phone, window, consent = split_contact(collected)
     phone = phone or caller
     if not phone:
         return None
-    request, created = add_or_merge(session, Intake(
+    window = window or "any"
+    callback_id, created = add_or_merge(session, Intake(
         phone=phone, language=language, reason=reason, call_sid=call_sid, prompts_version=prompts_version,
-        requested_by_caller=True, answers=questionnaire, preferred_window=window or "any",
+        requested_by_caller=True, answers=questionnaire, preferred_window=window,
         voicemail_ok=consent, recording_sid=recording_sid,
     ))
-    call.callback_id = request.id
-    call.outcome = "callback_requested"
-    if call.language is None:
-        call.language = language
+    session.connection().execute(_LINK_CALL, {"call_id": call.id, "linked_to": callback_id, "spoken": language})
     log.info("callback %s", "requested" if created else "merged into open request",
-             extra={"call_sid": call_sid, "callback_id": request.id, "phone": mask(phone)})
-    return request
+             extra={"call_sid": call_sid, "callback_id": callback_id, "phone": mask(phone)})
+    if created:
+        return Stored(callback_id, phone, window, consent)
+    return _stored(session, callback_id)  # the merge may have kept an earlier window or consent
 
 
 # A call that ended in one of these is settled: never a missed call (nor is one with a
@@ -168,12 +222,13 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
 SETTLED_OUTCOMES = ("crisis_line", "transferred", "callback_requested")
 
 
-def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> CallbackRequest | None:
+def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> int | None:
     """A call that reached the main menu and ended with no transfer and no callback request.
 
     Lands in the queue as missed and not requested by the caller, unless the phone already
     has an open request (the call is then linked to it). Crisis-line calls are left out:
-    they are safety events, which staff see on their own, never queue items.
+    they are safety events, which staff see on their own, never queue items. Returns the
+    id of the request the call is linked to, if any.
     """
     if call.callback_id is not None or call.transfer_accepted_at is not None:
         return None
@@ -186,17 +241,17 @@ def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> C
     if not phone:
         call.outcome = call.outcome or "missed_no_number"
         return None
-    existing = _open_for_phone(session, phone)
+    existing = _open_for_phone(session.connection(), phone)
     if existing is not None:
         call.callback_id = existing.id
         call.outcome = call.outcome or "missed"
-        return existing
-    request, _ = add_or_merge(session, Intake(
+        return existing.id
+    callback_id, _ = add_or_merge(session, Intake(
         phone=phone, language=call.language or "en", reason="missed_call", call_sid=call.call_sid,
         prompts_version=call.prompts_version, requested_by_caller=False, answers=questionnaire,
         preferred_window=window, voicemail_ok=consent, at=call.ended_at,
     ))
-    call.callback_id = request.id
+    call.callback_id = callback_id
     call.outcome = call.outcome or "missed"
-    log.info("missed call queued", extra={"call_sid": call.call_sid, "callback_id": request.id})
-    return request
+    log.info("missed call queued", extra={"call_sid": call.call_sid, "callback_id": callback_id})
+    return callback_id
