@@ -2,10 +2,11 @@
 
 Building TwiML with the SDK costs more than everything else a webhook does together
 (hundreds of microseconds for a menu), while the responses repeat: the same node, language
-and step number give the same document for every caller. So each app keeps an LRU cache
-from (origin, verbs) to the serialized document; the verbs are frozen dataclasses. The only
-caller data they can hold are a transfer's parent CallSid and a callback read-back (the
-number's last four digits and when to expect the call): process memory, never call state.
+and step number give the same document for every caller. So each app keeps a cache from
+(origin, verbs) to the serialized document (the verbs are frozen dataclasses) for the
+documents asked for more than once. The only caller data verbs can hold are a transfer's
+parent CallSid and a callback read-back (the number's last four digits and when to expect
+the call); those documents are asked for once, so they are built, sent and not kept.
 """
 
 from __future__ import annotations
@@ -94,18 +95,47 @@ def build(flow: Flow, verbs: list[Verb] | tuple[Verb, ...], base: str | None = N
     return response
 
 
-def cached_builder(flow: Flow):
-    """The per-app cache: call it with (base URL, tuple of verbs) to get the TwiML text."""
+class DocumentCache:
+    """(origin, verbs) -> TwiML text, for the documents that repeat.
 
-    @functools.lru_cache(maxsize=CACHE_SIZE)
-    def twiml_text(base: str, verbs: tuple[Verb, ...]) -> str:
-        return str(build(flow, verbs, base))
+    Most documents are the same for every caller: a node's menu, in a language, at a step
+    number. A callback read-back is not: it carries the last four digits of the caller's
+    number, and is asked for once. Kept, such documents would fill the cache (the benchmark's
+    workers grew by about 8 MB), push out the ones that repeat, and hold callers' digits in
+    memory. So a document is kept the second time it is asked for; the first time only its
+    hash is noted. Both stores are bounded, and start over when full.
+    """
 
-    return twiml_text
+    def __init__(self, flow: Flow, size: int = CACHE_SIZE):
+        self.flow = flow
+        self.size = size
+        self._texts: dict[tuple[str, tuple[Verb, ...]], str] = {}
+        self._asked_once: set[int] = set()
+
+    def __call__(self, base: str, verbs: tuple[Verb, ...]) -> str:
+        key = (base, verbs)
+        text = self._texts.get(key)
+        if text is not None:
+            return text
+        text = str(build(self.flow, verbs, base))
+        fingerprint = hash(key)
+        if fingerprint in self._asked_once:
+            if len(self._texts) >= self.size:
+                self._texts.clear()
+            self._texts[key] = text
+        else:
+            if len(self._asked_once) >= 4 * self.size:
+                self._asked_once.clear()
+            self._asked_once.add(fingerprint)
+        return text
+
+    def kept(self) -> list[str]:
+        """The documents kept, for tests and for looking inside."""
+        return list(self._texts.values())
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["voiceline.twiml"] = cached_builder(app.extensions["voiceline.flow"])
+    app.extensions["voiceline.twiml"] = DocumentCache(app.extensions["voiceline.flow"])
 
 
 def render(flow: Flow, verbs: list[Verb] | tuple[Verb, ...]) -> Response:
