@@ -29,7 +29,9 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@functools.lru_cache(maxsize=4096)  # every webhook of a call carries the same From
+# Every webhook of a call carries the same From. Enough for the calls a worker serves at
+# once, and no more: the cache holds callers' numbers.
+@functools.lru_cache(maxsize=512)
 def normalize_caller_id(raw: str | None) -> str | None:
     """E.164 for a caller ID we can call back (a valid North American number), else None."""
     if raw is None:
