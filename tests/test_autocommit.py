@@ -111,3 +111,14 @@ def test_a_write_runs_its_one_statement_and_nothing_else(app):
         pooled.close()
     assert [sql.split(" (")[0] for sql in traced] == ["INSERT INTO calls"]
     assert calls(app) == ["CA1", "CA2"]
+
+
+def test_a_statement_returns_its_row_only_when_it_has_rows_to_return(app):
+    with app.app_context():
+        writer = Autocommit(db.engine)
+        insert_ignore(writer, Call, call_row("CA1"), ["call_sid"])
+        update = sa.update(Call).where(Call.call_sid == sa.bindparam("sid")).values(language=sa.bindparam("lang"))
+        assert writer.first(update, {"sid": "CA1", "lang": "en"}) is None
+        assert writer.first(update.returning(Call.language), {"sid": "CA1", "lang": "es"}) == ("es",)
+        assert writer.first(sa.select(Call.language).where(Call.call_sid == sa.bindparam("sid")), {"sid": "CA1"}) == ("es",)
+        assert writer.first(sa.text("SELECT 7"), {}) == (7,)

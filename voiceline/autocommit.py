@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 
-@dataclass(frozen=True)
+@dataclass
 class Prepared:
     """A statement as the driver takes it."""
 
@@ -39,6 +39,9 @@ class Prepared:
     names: tuple[str, ...]  # the same as the driver knows them (a name may be escaped in the SQL)
     processors: tuple[Callable[[Any], Any] | None, ...]  # each parameter's bind processor
     literals: dict[str, Any]  # values the statement carries itself (`Call.outcome == "missed"`)
+    # Whether it returns rows (RETURNING, SELECT): learnt from the cursor on its first run, as
+    # psycopg builds cursor.description afresh each time it is asked.
+    returns_rows: bool | None = None
 
     def parameters(self, values: Mapping[str, Any]) -> list | dict:
         given = {**self.literals, **values}
@@ -95,7 +98,9 @@ class Autocommit:
             try:
                 cursor = dbapi_connection.cursor()
                 cursor.execute(sql, params)
-                return cursor.fetchone() if cursor.description else None
+                if prepared.returns_rows is None:
+                    prepared.returns_rows = cursor.description is not None
+                return cursor.fetchone() if prepared.returns_rows else None
             finally:
                 self._give_back(pooled, cursor, before)
         except dialect.loaded_dbapi.Error as error:
