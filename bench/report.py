@@ -80,10 +80,14 @@ def render(results: dict) -> str:
         if c50:
             p99 = c50["ours"]["p99_ms"]
             paced = db.get("paced")
-            extra = (f"; paced calls (1 s between key presses, ≈{num(paced['rps'])} req/s): p99 {ms(paced['p99_ms'])} ms"
-                     if paced else "")
-            w(f"| p99 < {P99_TARGET_MS:.0f} ms at 50 concurrent calls, 2 cores | {name} | {ms(p99)} ms "
-              f"(no pause between webhooks: closed loop at saturation{extra}) | {verdict(p99 is not None and p99 < P99_TARGET_MS)} |")
+            if paced:
+                w(f"| p99 < {P99_TARGET_MS:.0f} ms at 50 concurrent calls, 2 cores | {name} | {ms(paced['p99_ms'])} ms "
+                  f"(50 calls, each caller pausing about 1 s between key presses: ≈{num(paced['rps'])} webhooks/s) | "
+                  f"{verdict(paced['p99_ms'] is not None and paced['p99_ms'] < P99_TARGET_MS)} |")
+            floor_p99 = c50["signed"]["p99_ms"]
+            w(f"| the same with no pauses at all (a saturation test) | {name} | {ms(p99)} ms (50 lines, each "
+              f"sending its next webhook the moment the last one answered; the bare+signature floor: "
+              f"{ms(floor_p99)} ms) | {verdict(p99 is not None and p99 < P99_TARGET_MS)} |")
         staff = db.get("staff") or {}
         http = (staff.get("http") or {}).get("GET /staff/ (queue page)")
         service = (staff.get("services") or {}).get("queue_page (open, page 1)")
