@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if dropped:
             run.drop_pg_database(args.pg_url, dropped)
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -126,6 +126,7 @@ class Target:
 class Say:
     text: str
     lang: str
+    personal: bool = False  # it reads back the caller's own number, or its last digits
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,11 @@ class Engine:
     # ---- words -------------------------------------------------------------------------
     def say(self, lang: str, text_key: str, /, **values: str) -> Say:
         return Say(self.flow.text(lang, text_key, **values), lang)
+
+    def read_back(self, lang: str, text_key: str, /, **values: str) -> Say:
+        """A sentence with the caller's own number (or its last digits) in it: built for
+        this caller only (voice/twiml.py never keeps a document that holds one)."""
+        return Say(self.flow.text(lang, text_key, **values), lang, personal=True)
 
     def option_line(self, lang: str, label: str, key: str) -> Say:
         return Say(self.flow.text(lang, "system.option", label=self.flow.text(lang, label), key=key), lang)
@@ -413,10 +419,10 @@ class Engine:
                            finish_on_key="#"), Redirect(target)]
         text, options = CALLBACK_QUESTIONS[phase]
         if phase == "caller_id":
-            says.append(self.say(lang, text, last4=spoken_digits(last_four(ctx.caller_phone))))
+            says.append(self.read_back(lang, text, last4=spoken_digits(last_four(ctx.caller_phone))))
         elif phase == "verify":
             if number:  # a reprompt cannot repeat the number: it is not kept in the URL
-                says.append(self.say(lang, text, number=spoken_number(number)))
+                says.append(self.read_back(lang, text, number=spoken_number(number)))
         else:
             says.append(self.say(lang, text))
         says += [self.option_line(lang, label, key) for key, label, _ in options]
@@ -500,7 +506,8 @@ class Engine:
             return Step([*says, Hangup()], choice=choice, answers=answers, presented=f"{node.id}.no_number",
                         outcome="no_callback_number")
         when = spoken.expected_call(self.flow, lang, ctx.hours, ctx.now, summary.window)
-        says.append(self.say(lang, "callback.confirmation", last4=spoken_digits(last_four(summary.phone)), when=when))
+        says.append(self.read_back(lang, "callback.confirmation", last4=spoken_digits(last_four(summary.phone)),
+                                   when=when))
         if summary.voicemail_ok is not None:
             says.append(self.say(lang, "callback.voicemail_yes" if summary.voicemail_ok else "callback.voicemail_no"))
         says.append(self.say(lang, "callback.goodbye"))

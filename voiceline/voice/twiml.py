@@ -5,8 +5,8 @@ Building TwiML with the SDK costs more than everything else a webhook does toget
 and step number give the same document for every caller. So each app keeps a cache from
 (origin, verbs) to the serialized document (the verbs are frozen dataclasses) for the
 documents asked for more than once. The only caller data verbs can hold are a transfer's
-parent CallSid and a callback read-back (the number's last four digits and when to expect
-the call); those documents are asked for once, so they are built, sent and not kept.
+parent CallSid and a callback read-back (the number the caller typed, or the last four
+digits of the number we will call); a document with a read-back is built, sent and never kept.
 """
 
 from __future__ import annotations
@@ -95,15 +95,25 @@ def build(flow: Flow, verbs: list[Verb] | tuple[Verb, ...], base: str | None = N
     return response
 
 
+def _reads_back(verbs: tuple[Verb, ...]) -> bool:
+    """Whether a document would hold a caller's number or its last digits."""
+    for verb in verbs:
+        says = verb.says if isinstance(verb, Gather) else (verb,) if isinstance(verb, Say) else ()
+        if any(say.personal for say in says):
+            return True
+    return False
+
+
 class DocumentCache:
     """(origin, verbs) -> TwiML text, for the documents that repeat.
 
     Most documents are the same for every caller: a node's menu, in a language, at a step
-    number. A callback read-back is not: it carries the last four digits of the caller's
-    number, and is asked for once. Kept, such documents would fill the cache (the benchmark's
-    workers grew by about 8 MB), push out the ones that repeat, and hold callers' digits in
-    memory. So a document is kept the second time it is asked for; the first time only its
-    hash is noted. Both stores are bounded, and start over when full.
+    number. A document that reads back a caller's number (or its last four digits) is built,
+    sent and never kept: the engine marks those sentences (`Say.personal`). Other documents
+    can be unique too (a transfer's whisper URL carries the call's SID), and kept they would
+    fill the cache and push out the ones that repeat; so a document is kept the second time
+    it is asked for, and the first time only its hash is noted. Both stores are bounded and
+    start over when full.
     """
 
     def __init__(self, flow: Flow, size: int = CACHE_SIZE):
@@ -118,6 +128,8 @@ class DocumentCache:
         if text is not None:
             return text
         text = str(build(self.flow, verbs, base))
+        if _reads_back(verbs):
+            return text
         fingerprint = hash(key)
         if fingerprint in self._asked_once:
             if len(self._texts) >= self.size:
