@@ -12,6 +12,8 @@ digits of the number we will call); a document with a read-back is built, sent a
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
+from xml.sax.saxutils import escape
 
 from flask import Flask, Response, current_app, url_for
 from twilio.twiml.voice_response import VoiceResponse
@@ -95,6 +97,11 @@ def build(flow: Flow, verbs: list[Verb] | tuple[Verb, ...], base: str | None = N
     return response
 
 
+# Marks a read-back's place in a template: a private-use character, in no prompt and not
+# escaped by ElementTree; the sentence goes in escaped as ElementTree escapes text (&, <, >).
+_SLOT = "\ue000"
+
+
 def _reads_back(verbs: tuple[Verb, ...]) -> bool:
     """Whether a document would hold a caller's number or its last digits."""
     for verb in verbs:
@@ -108,8 +115,9 @@ class DocumentCache:
     """(origin, verbs) -> TwiML text, for the documents that repeat.
 
     Most documents are the same for every caller: a node's menu, in a language, at a step
-    number. A document that reads back a caller's number (or its last four digits) is built,
-    sent and never kept: the engine marks those sentences (`Say.personal`). Other documents
+    number. A document that reads back a caller's number (or its last four digits) is never
+    kept: the engine marks those sentences (`Say.personal`), and the document is filled in
+    from a template with a slot for each, which is the same for every caller. Other documents
     can be unique too (a transfer's whisper URL carries the call's SID), and kept they would
     fill the cache and push out the ones that repeat; so a document is kept the second time
     it is asked for, and the first time only its hash is noted. Both stores are bounded and
@@ -127,9 +135,9 @@ class DocumentCache:
         text = self._texts.get(key)
         if text is not None:
             return text
-        text = str(build(self.flow, verbs, base))
         if _reads_back(verbs):
-            return text
+            return self._with_read_backs(base, verbs)
+        text = str(build(self.flow, verbs, base))
         fingerprint = hash(key)
         if fingerprint in self._asked_once:
             if len(self._texts) >= self.size:
@@ -140,6 +148,27 @@ class DocumentCache:
                 self._asked_once.clear()
             self._asked_once.add(fingerprint)
         return text
+
+    def _with_read_backs(self, base: str, verbs: tuple[Verb, ...]) -> str:
+        """A document with read-backs, from a template that has none: each read-back sentence
+        is swapped for a numbered slot, so the template is the same for every caller (and is
+        kept like any other document); the caller's sentences are escaped into the slots."""
+        sentences: list[str] = []
+
+        def slot(say: Say) -> Say:
+            if not (say.personal and say.text):
+                return say
+            sentences.append(say.text)
+            return Say(f"{_SLOT}{len(sentences) - 1}{_SLOT}", say.lang)
+
+        template = self(base, tuple(
+            replace(verb, says=tuple(slot(say) for say in verb.says)) if isinstance(verb, Gather)
+            else slot(verb) if isinstance(verb, Say) else verb
+            for verb in verbs
+        ))
+        for number, sentence in enumerate(sentences):
+            template = template.replace(f"{_SLOT}{number}{_SLOT}", escape(sentence), 1)
+        return template
 
     def kept(self) -> list[str]:
         """The documents kept, for tests and for looking inside."""
