@@ -110,3 +110,11 @@ def test_a_read_back_with_characters_xml_escapes_is_filled_in_escaped(app):
             for _ in range(3):
                 assert cache("http://localhost", verbs) == str(twiml.build(flow, verbs, "http://localhost"))
     assert not [text for text in cache.kept() if "Jerry" in text]
+
+
+def test_an_empty_read_back_sentence_is_built_like_any_other(app):
+    with app.test_request_context():
+        flow = app.extensions["voiceline.flow"]
+        cache = twiml.DocumentCache(flow)
+        verbs = (Say("", "en", personal=True), Say("Goodbye.", "en"), Hangup())
+        assert cache("http://localhost", verbs) == str(twiml.build(flow, verbs, "http://localhost"))

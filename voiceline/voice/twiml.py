@@ -156,8 +156,10 @@ class DocumentCache:
         sentences: list[str] = []
 
         def slot(say: Say) -> Say:
-            if not (say.personal and say.text):
+            if not say.personal:
                 return say
+            if not say.text:  # nothing of the caller's in it
+                return Say(say.text, say.lang)
             sentences.append(say.text)
             return Say(f"{_SLOT}{len(sentences) - 1}{_SLOT}", say.lang)
 
