@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from voiceline.phones import mask
 from voiceline.upsert import insert_ignore, insert_new
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Answers that have columns of their own rather than a place in `answers`.
 CONTACT_FIELDS = ("callback_phone", "preferred_window", "voicemail_ok")
@@ -155,6 +157,16 @@ def _create_call(session: Session, call_sid: str, caller: str | None, prompts_ve
     }, ["call_sid"])
 
 
+def _lock_or_create(session: Session, call_sid: str, caller: str | None, prompts_version: str,
+                    read: Callable[[], T | None]) -> T:
+    """`read()` of the call's row, locked; the row is created first if it is not there yet."""
+    found = read()
+    if found is None:
+        _create_call(session, call_sid, caller, prompts_version)
+        found = read()
+    return found
+
+
 def ensure_call(session: Session, call_sid: str, caller: str | None, prompts_version: str) -> Call:
     """The call's row, locked for this transaction (created if Twilio's webhooks overtook it).
 
@@ -165,22 +177,15 @@ def ensure_call(session: Session, call_sid: str, caller: str | None, prompts_ver
     aborts one of them as a deadlock).
     """
     locked = sa.select(Call).where(Call.call_sid == call_sid).with_for_update()
-    call = session.scalar(locked)
-    if call is None:
-        _create_call(session, call_sid, caller, prompts_version)
-        call = session.scalar(locked)
-    return call
+    return _lock_or_create(session, call_sid, caller, prompts_version, lambda: session.scalar(locked))
 
 
 def _locked_call(session: Session, call_sid: str, caller: str | None, prompts_version: str) -> sa.Row:
     """ensure_call for the final step: the call's id and where it stands, locked the same way,
     read with Core (the step changes the row with one UPDATE, no ORM object needed)."""
     connection = session.connection()
-    row = connection.execute(_LOCKED_CALL, {"call_sid": call_sid}).first()
-    if row is None:
-        _create_call(session, call_sid, caller, prompts_version)
-        row = connection.execute(_LOCKED_CALL, {"call_sid": call_sid}).one()
-    return row
+    return _lock_or_create(session, call_sid, caller, prompts_version,
+                           lambda: connection.execute(_LOCKED_CALL, {"call_sid": call_sid}).first())
 
 
 def _stored(session: Session, callback_id: int) -> Stored:
