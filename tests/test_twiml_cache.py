@@ -1,6 +1,7 @@
 """The TwiML document cache: documents that repeat are kept, a caller's read-back never is."""
 
 from tests.phone import Phone
+from tests.staff import candidacy_call
 from voiceline.flow.engine import Hangup, Say
 from voiceline.voice import twiml
 
@@ -37,28 +38,15 @@ def test_the_cache_is_bounded(app):
     assert 1 <= len(cache.kept()) <= 2
 
 
-def callback_call(app, from_number: str, *, other_number: str | None = None) -> Phone:
-    phone = Phone(app, from_number=from_number)
-    phone.call()
-    phone.press_through("1", "1", "1", "1", "1", "1", "2")  # English, candidacy, five answers
-    if other_number:  # not this number: key it in, hear it read back, confirm it
-        phone.press_through("2", other_number, "1")
-    else:
-        phone.press("1")  # this number
-    phone.press_through("1", "2", "2")  # morning, no clinic name, no message
-    return phone
-
-
 def test_no_document_with_a_read_back_is_kept(closed_app):
     """The caller-ID question and the confirmation carry the last four digits of the number,
     the check of a keyed-in number carries all of it. Each caller hears theirs; no document
     holding them stays in the worker's memory, even when the same caller calls again."""
-    first = callback_call(closed_app, "+16175550123")
+    first = candidacy_call(closed_app, from_number="+16175550123")
     assert "0 1 2 3" in first.text()
-    callback_call(closed_app, "+16175550123")  # a repeat caller: the same documents again
-    keyed = Phone(closed_app, from_number="+16175550987")
+    candidacy_call(closed_app, from_number="+16175550123")  # a repeat caller: the same documents again
     for _ in range(2):
-        keyed = callback_call(closed_app, "+16175550987", other_number="6175550199")
+        keyed = candidacy_call(closed_app, from_number="+16175550987", other_number="6175550199")
     assert "0 1 9 9" in keyed.text()
     kept = closed_app.extensions["voiceline.twiml"].kept()
     assert kept, "the menus every caller hears are kept"
@@ -85,8 +73,8 @@ def test_a_read_back_is_filled_in_exactly_as_the_sdk_would_build_it(closed_app):
     question, a keyed-in number read back, and the confirmation."""
     recording = Recording(closed_app.extensions["voiceline.twiml"])
     closed_app.extensions["voiceline.twiml"] = recording
-    callback_call(closed_app, "+16175550123")
-    callback_call(closed_app, "+16175550987", other_number="6175550199")
+    candidacy_call(closed_app, from_number="+16175550123")
+    candidacy_call(closed_app, from_number="+16175550987", other_number="6175550199")
     spanish = Phone(closed_app, from_number="+16175550456")
     spanish.call()
     spanish.press_through("2", "1", "1", "1", "1", "1", "2", "1", "3", "1", "2")  # español, candidacy, capture
