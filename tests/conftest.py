@@ -13,8 +13,8 @@ from flask_migrate import upgrade
 
 from voiceline import create_app, init_migrations
 from voiceline.extensions import db
-from tests.phone import SATURDAY_EVENING, TEST_TOKEN, Phone
-from tests.staff import StaffClient, add_staff
+from tests.phone import TEST_TOKEN, Phone
+from tests.staff import StaffClient, add_staff, closed_hours_app
 
 REPO = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
@@ -154,9 +154,7 @@ def runner(app):
 @pytest.fixture
 def closed_app(make_app):
     """Patient services closed (a weekday schedule, Saturday evening): calls end in callback capture."""
-    app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
-    app.extensions["voiceline.clock"] = lambda: SATURDAY_EVENING
-    return app
+    return closed_hours_app(make_app)
 
 
 # ---- staff, signed in (helpers in tests/staff.py) --------------------------------------------
