@@ -1,10 +1,16 @@
 """`voiceline callbacks list` and `voiceline simulate`: interfaces operators and scripts use."""
 
+import datetime as dt
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
+import sqlalchemy as sa
 
+from tests.phone import Phone
 from voiceline.commands import pretend_hours
+from voiceline.extensions import db
+from voiceline.models import AuditEntry, Call, CallbackRequest, CallEvent, now_utc
 
 CANDIDACY_CALL = "\n".join([
     "1",  # English
@@ -83,8 +89,6 @@ def test_pretend_hours_finds_a_closed_moment_in_the_real_schedule(make_app):
 
 
 def test_static_fallback_twiml_needs_nothing_from_this_app(runner):
-    import xml.etree.ElementTree as ET
-
     result = runner.invoke(args=["twiml", "fallback"])
     assert result.exit_code == 0, result.output
     root = ET.fromstring(result.output)
@@ -95,8 +99,6 @@ def test_static_fallback_twiml_needs_nothing_from_this_app(runner):
 
 
 def test_calls_list_shows_calls_that_left_no_callback(app, runner):
-    from tests.phone import Phone
-
     phone = Phone(app)
     phone.call()
     phone.press_through("1", "3")
@@ -120,14 +122,6 @@ def test_calls_list_shows_calls_that_left_no_callback(app, runner):
 def test_calls_whose_status_callback_never_came_are_closed_by_finish_stale(app, runner):
     """Status callbacks lost in an outage: the sweep closes the call as the callback would have
     (a missed call queued), leaves calls younger than the cut-off alone, and is idempotent."""
-    import datetime as dt
-
-    import sqlalchemy as sa
-
-    from tests.phone import Phone
-    from voiceline.extensions import db
-    from voiceline.models import AuditEntry, Call, CallbackRequest, CallEvent, now_utc
-
     lost, live, greeting_only = Phone(app), Phone(app, from_number="+16175550124"), Phone(app, from_number="+16175550125")
     for phone in (lost, live, greeting_only):
         phone.call()
@@ -170,14 +164,6 @@ def test_finish_stale_refuses_a_cut_off_under_twilios_call_limit(runner):
 
 
 def test_finish_stale_queues_a_spanish_missed_call_in_spanish(app, runner):
-    import datetime as dt
-
-    import sqlalchemy as sa
-
-    from tests.phone import Phone
-    from voiceline.extensions import db
-    from voiceline.models import Call, CallbackRequest, CallEvent
-
     phone = Phone(app)
     phone.call()
     phone.press_through("2", "1", "1")  # Spanish, candidacy, one answer; then the status callback is lost
