@@ -101,13 +101,18 @@ def test_status_callbacks_repeated_and_out_of_order_make_one_item(app, status):
 
 
 def test_missed_call_from_a_phone_with_an_open_request_adds_nothing(closed_app):
-    candidacy_callback(closed_app)
+    asked = candidacy_callback(closed_app)
+    [before] = stored_requests(closed_app)
     phone = Phone(closed_app)
     phone.call()
-    phone.press("1")
+    phone.press_through("2", "1", "2")  # Spanish this time, two answers, then hangs up
     phone.hang_up()
     [request] = stored_requests(closed_app)
     assert request.requested_by_caller and not request.missed
+    assert (request.language, request.call_sid, request.answers) == ("en", asked.call_sid, before.answers)
+    with closed_app.app_context():
+        call = db.session.scalar(sa.select(Call).where(Call.call_sid == phone.call_sid))
+    assert (call.callback_id, call.outcome) == (request.id, "missed")
 
 
 def test_caller_who_then_asks_for_a_callback_upgrades_the_missed_item(closed_app):

@@ -108,3 +108,36 @@ def test_two_calls_from_one_phone_storing_at_once_make_one_request(app):
     with app.app_context():
         linked = dict(db.session.execute(sa.select(Call.call_sid, Call.callback_id)).all())
     assert linked == {first: created.id, second: created.id}
+
+
+def test_a_missed_call_racing_the_callers_own_request_is_linked_and_changes_nothing(app):
+    """A second call from the same phone is hung up while the first is storing the caller's
+    request: the missed call's INSERT waits for that transaction, inserts nothing, and is
+    linked to the caller's request, which keeps its language, answers and call."""
+    asked, missed = "CA" + "3" * 32, "CA" + "4" * 32
+    results, errors = [], []
+
+    def missed_call():
+        try:
+            with app.app_context():
+                results.append(intake.add_or_merge(db.session, intake.Intake(
+                    phone="+16175550123", language="en", reason="missed_call", call_sid=missed,
+                    prompts_version="test", requested_by_caller=False, answers={"age_18_or_older": "no"})))
+                db.session.commit()
+        except Exception as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    with app.app_context():
+        created = intake.request_from_call(
+            db.session, call_sid=asked, caller="+16175550123", language="es", reason="candidacy",
+            prompts_version="test", answers={"age_18_or_older": "yes"}, recording_sid=None)
+        other = threading.Thread(target=missed_call)
+        other.start()
+        factories.wait_until_a_query_waits_for_a_lock(app, "the missed call's INSERT")
+        db.session.commit()
+    other.join(timeout=30)
+    assert not other.is_alive() and not errors
+    assert results == [(created.id, False)]
+    [request] = factories.stored_requests(app)
+    assert (request.language, request.call_sid, request.answers, request.reason, request.missed) == (
+        "es", asked, {"age_18_or_older": "yes"}, "candidacy", False)

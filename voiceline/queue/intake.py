@@ -1,7 +1,8 @@
 """Getting callback requests into the queue: from a caller's request, or from a missed call.
 
 One open request per phone. A repeat caller's request is merged into the open one (new
-answers win, the newest call is linked) rather than added beside it; the partial unique
+answers win, the newest call is linked) rather than added beside it; a missed call from a
+phone with an open request is linked to it and changes nothing in it. The partial unique
 index on callbacks(phone) WHERE status = 'open' makes that hold under concurrency too.
 Services here flush and never commit: the webhook view commits once.
 """
@@ -115,6 +116,10 @@ def _merged(existing: sa.Row, intake: Intake) -> dict[str, Any]:
 def add_or_merge(session: Session, intake: Intake) -> tuple[int, bool]:
     """The id of the phone's open request, created or updated; True when newly created.
 
+    A missed call changes nothing in an open request it finds: the caller's own request
+    (its language, its answers, the call a coordinator listens to) stays as the caller left
+    it, and the missed call is only linked to it.
+
     Core statements on the session's connection, in its transaction: this runs on the final
     step of every callback capture, where the ORM's unit of work cost more than the rest of
     the webhook. A request from another call of the same phone, created a moment ago and not
@@ -145,6 +150,8 @@ def add_or_merge(session: Session, intake: Intake) -> tuple[int, bool]:
         existing = _open_for_phone(connection, intake.phone)
         if existing is None:  # the other call's request was closed before we could read it
             raise RuntimeError("an open callback request for this phone was neither inserted nor found")
+    if not intake.requested_by_caller:
+        return existing.id, False
     connection.execute(_MERGE_INTO, {**_merged(existing, intake), "merged_into": existing.id})
     return existing.id, False
 
@@ -246,17 +253,13 @@ def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> i
     if not phone:
         call.outcome = call.outcome or "missed_no_number"
         return None
-    existing = _open_for_phone(session.connection(), phone)
-    if existing is not None:
-        call.callback_id = existing.id
-        call.outcome = call.outcome or "missed"
-        return existing.id
-    callback_id, _ = add_or_merge(session, Intake(
+    callback_id, created = add_or_merge(session, Intake(
         phone=phone, language=call.language or "en", reason="missed_call", call_sid=call.call_sid,
         prompts_version=call.prompts_version, requested_by_caller=False, answers=questionnaire,
         preferred_window=window, voicemail_ok=consent, at=call.ended_at,
     ))
     call.callback_id = callback_id
     call.outcome = call.outcome or "missed"
-    log.info("missed call queued", extra={"call_sid": call.call_sid, "callback_id": callback_id})
+    log.info("missed call %s", "queued" if created else "linked to the open request",
+             extra={"call_sid": call.call_sid, "callback_id": callback_id})
     return callback_id
