@@ -186,6 +186,15 @@ def render(results: dict) -> str:
           "*Other processes* is CPU that neither the servers, PostgreSQL nor the generator used (another program "
           "on the machine): above ~0.1 cores that cell was disturbed.")
         w("")
+        wal = [(c, cell["ours"]["wal_per_request"]) for c, cell in db["cells"].items()
+               if cell["ours"].get("wal_per_request")]
+        if wal:
+            w("**PostgreSQL's write-ahead log** per Voiceline request (pg_stat_wal, whole cell): "
+              + "; ".join(f"{c} calls: {num(x['records'], 1)} records, {num(x['bytes'] / 1024, 1)} kB, "
+                          f"{num(x['fpi'], 2)} full-page images" for c, x in wal)
+              + ". A checkpoint makes the next change to each page write the whole page: a cell with "
+                "several times the full-page images of its neighbours had a checkpoint in it, and ran slower for it.")
+            w("")
         rec = db.get("reconcile")
         if rec:
             problems = rec["problems"]

@@ -186,6 +186,28 @@ def create_pg_database(admin_url: str) -> tuple[str, str, str]:
     return url, name, version
 
 
+def wal_written(admin_url: str) -> dict | None:
+    """PostgreSQL's cumulative WAL counters (pg_stat_wal, PostgreSQL 14+), or None.
+
+    After a checkpoint begins, the first change to each page writes the whole page to the
+    WAL (a full-page image): for a while every write costs more. A cell that a checkpoint
+    lands in shows it as many more full-page images per request than its neighbours."""
+    import psycopg
+
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            records, fpi, size = conn.execute("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal").fetchone()
+    except psycopg.Error:
+        return None
+    return {"records": int(records), "fpi": int(fpi), "bytes": int(size)}
+
+
+def wal_per_request(before: dict | None, after: dict | None, requests: int) -> dict | None:
+    if not before or not after or requests <= 0:
+        return None
+    return {k: round((after[k] - before[k]) / requests, 3) for k in before}
+
+
 def drop_pg_database(admin_url: str, name: str) -> None:
     import sqlalchemy as sa
 
@@ -465,9 +487,13 @@ def run_database(database: str, args, app_root: Path, bin_dir: Path, out: Path, 
             cell["signed"] = run_loadgen(out, f"{database}-signed-c{c}", plan_path, "signed", floors.port, c, args,
                                          watch=floors.workers())
             pool_rate = max(400.0, 1.5 * cell["signed"]["rps"])
+            wal_before = wal_written(args.pg_url) if pg_name else None
             cell["ours"] = run_loadgen(out, f"{database}-ours-c{c}", plan_path, "ours", port, c, args,
                                        watch=server.workers(), pool_rate=pool_rate, phone_offset=phone_offset,
                                        seed=c, pg_database=pg_name)
+            if pg_name:
+                cell["ours"]["wal_per_request"] = wal_per_request(
+                    wal_before, wal_written(args.pg_url), cell["ours"].get("requests_total", 0))
             phone_offset += cell["ours"]["calls_started"]
             manifests.append(cell["ours"]["manifest"])
             result["cells"][c] = cell
