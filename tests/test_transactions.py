@@ -78,30 +78,40 @@ def _request(call_sid: str, answers: dict) -> intake.Stored | None:
         prompts_version="test", answers=answers, recording_sid=None)
 
 
-def test_two_calls_from_one_phone_storing_at_once_make_one_request(app):
-    """The same phone finishes callback capture on two calls at once: the second INSERT waits
-    for the first transaction (the one-open-request index), inserts nothing, and merges into
-    the request the first created. One request, both calls linked, the later answers kept."""
-    first, second = "CA" + "1" * 32, "CA" + "2" * 32
+def racing(app, first, second, who: str):
+    """`first()` stores and holds its transaction open while `second()` runs in another thread
+    (on PostgreSQL until a query of it waits for a lock); then both commit. Their results."""
     results, errors = [], []
 
-    def second_call():
+    def other_call():
         try:
             with app.app_context():
-                results.append(_request(second, {"callback_phone": "+16175550123", "preferred_window": "evening"}))
+                results.append(second())
                 db.session.commit()
         except Exception as error:  # reported below, not lost in the thread
             errors.append(error)
 
     with app.app_context():
-        created = _request(first, {"age_18_or_older": "yes"})
-        other = threading.Thread(target=second_call)
+        stored = first()
+        other = threading.Thread(target=other_call)
         other.start()
-        factories.wait_until_a_query_waits_for_a_lock(app, "the second call's INSERT")
+        factories.wait_until_a_query_waits_for_a_lock(app, who)
         db.session.commit()
     other.join(timeout=30)
     assert not other.is_alive() and not errors
-    [merged] = results
+    [second_result] = results
+    return stored, second_result
+
+
+def test_two_calls_from_one_phone_storing_at_once_make_one_request(app):
+    """The same phone finishes callback capture on two calls at once: the second INSERT waits
+    for the first transaction (the one-open-request index), inserts nothing, and merges into
+    the request the first created. One request, both calls linked, the later answers kept."""
+    first, second = "CA" + "1" * 32, "CA" + "2" * 32
+    created, merged = racing(
+        app, lambda: _request(first, {"age_18_or_older": "yes"}),
+        lambda: _request(second, {"callback_phone": "+16175550123", "preferred_window": "evening"}),
+        "the second call's INSERT")
     assert merged.id == created.id and merged.preferred_window == "evening"
     [request] = factories.stored_requests(app)
     assert (request.id, request.call_sid, request.answers) == (created.id, second, {"age_18_or_older": "yes"})
@@ -115,29 +125,16 @@ def test_a_missed_call_racing_the_callers_own_request_is_linked_and_changes_noth
     request: the missed call's INSERT waits for that transaction, inserts nothing, and is
     linked to the caller's request, which keeps its language, answers and call."""
     asked, missed = "CA" + "3" * 32, "CA" + "4" * 32
-    results, errors = [], []
-
-    def missed_call():
-        try:
-            with app.app_context():
-                results.append(intake.add_or_merge(db.session, intake.Intake(
-                    phone="+16175550123", language="en", reason="missed_call", call_sid=missed,
-                    prompts_version="test", requested_by_caller=False, answers={"age_18_or_older": "no"})))
-                db.session.commit()
-        except Exception as error:  # reported below, not lost in the thread
-            errors.append(error)
-
-    with app.app_context():
-        created = intake.request_from_call(
+    created, linked = racing(
+        app,
+        lambda: intake.request_from_call(
             db.session, call_sid=asked, caller="+16175550123", language="es", reason="candidacy",
-            prompts_version="test", answers={"age_18_or_older": "yes"}, recording_sid=None)
-        other = threading.Thread(target=missed_call)
-        other.start()
-        factories.wait_until_a_query_waits_for_a_lock(app, "the missed call's INSERT")
-        db.session.commit()
-    other.join(timeout=30)
-    assert not other.is_alive() and not errors
-    assert results == [(created.id, False)]
+            prompts_version="test", answers={"age_18_or_older": "yes"}, recording_sid=None),
+        lambda: intake.add_or_merge(db.session, intake.Intake(
+            phone="+16175550123", language="en", reason="missed_call", call_sid=missed,
+            prompts_version="test", requested_by_caller=False, answers={"age_18_or_older": "no"})),
+        "the missed call's INSERT")
+    assert linked == (created.id, False)
     [request] = factories.stored_requests(app)
     assert (request.language, request.call_sid, request.answers, request.reason, request.missed) == (
         "es", asked, {"age_18_or_older": "yes"}, "candidacy", False)
