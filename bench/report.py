@@ -192,8 +192,8 @@ def render(results: dict) -> str:
             w("**PostgreSQL's write-ahead log** per Voiceline request (pg_stat_wal, whole cell): "
               + "; ".join(f"{c} calls: {num(x['records'], 1)} records, {num(x['bytes'] / 1024, 1)} kB, "
                           f"{num(x['fpi'], 2)} full-page images" for c, x in wal)
-              + ". A checkpoint makes the next change to each page write the whole page: a cell with "
-                "several times the full-page images of its neighbours had a checkpoint in it, and ran slower for it.")
+              + ". After a checkpoint begins, the next change to each page writes the whole page: a cell with "
+                "several times the full-page images of its neighbours had one begin shortly before or during it.")
             w("")
         rec = db.get("reconcile")
         if rec:

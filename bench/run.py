@@ -190,8 +190,8 @@ def wal_written(admin_url: str) -> dict | None:
     """PostgreSQL's cumulative WAL counters (pg_stat_wal, PostgreSQL 14+), or None.
 
     After a checkpoint begins, the first change to each page writes the whole page to the
-    WAL (a full-page image): for a while every write costs more. A cell that a checkpoint
-    lands in shows it as many more full-page images per request than its neighbours."""
+    WAL (a full-page image): for a while writes cost more. A cell that a checkpoint lands in
+    (or just before) shows it as many more full-page images per request than its neighbours."""
     import psycopg
 
     try:

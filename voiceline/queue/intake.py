@@ -90,20 +90,21 @@ def _open_for_phone(connection: sa.Connection, phone: str) -> sa.Row | None:
 
 
 def _merged(existing: sa.Row, intake: Intake) -> dict[str, Any]:
-    """The open request's new values once `intake` is merged into it: new answers win, the
-    newest call is linked, and a caller's own request outranks a missed call."""
+    """The open request's new values once the caller's own request `intake` is merged into
+    it: new answers win, the newest call is linked, and it outranks a missed call."""
     values: dict[str, Any] = {
         "answers": {**(existing.answers or {}), **intake.answers},
         "language": intake.language,
         "call_sid": intake.call_sid,
         "prompts_version": intake.prompts_version,
         "updated_at": now_utc(),
+        "requested_by_caller": True,
+        "missed": False,
+        "priority": min(existing.priority, PRIORITY_REQUESTED),
     }
-    if intake.requested_by_caller:
-        # A specific reason beats a generic one from a later call.
-        if intake.reason not in ("general", "missed_call") or existing.reason == "missed_call":
-            values["reason"] = intake.reason
-        values.update(requested_by_caller=True, missed=False, priority=min(existing.priority, PRIORITY_REQUESTED))
+    # A specific reason beats a generic one from a later call.
+    if intake.reason not in ("general", "missed_call") or existing.reason == "missed_call":
+        values["reason"] = intake.reason
     if intake.preferred_window:
         values["preferred_window"] = intake.preferred_window
     if intake.voicemail_ok is not None:
