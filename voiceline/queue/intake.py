@@ -22,7 +22,7 @@ from voiceline.call_history import Steps, steps_of
 from voiceline.models import Call, CallbackRequest, now_utc
 from voiceline.models.callbacks import OPEN, OPEN_ONLY, PRIORITY_MISSED, PRIORITY_REQUESTED
 from voiceline.phones import mask
-from voiceline.upsert import insert_ignore, insert_new
+from voiceline.upsert import Target, insert_ignore, insert_new
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,10 +157,13 @@ def add_or_merge(session: Session, intake: Intake) -> tuple[int, bool]:
     return existing.id, False
 
 
-def _create_call(session: Session, call_sid: str, caller: str | None, prompts_version: str) -> None:
-    """The call's row, if Twilio's webhooks overtook the greeting's write (or it was lost)."""
-    insert_ignore(session, Call, {
-        "call_sid": call_sid, "caller": caller, "caller_id_status": "valid" if caller else "unknown",
+def create_call(writer: Target, call_sid: str, caller: str | None, caller_id_status: str,
+                prompts_version: str) -> None:
+    """The call's row, unless it is there already: written by the greeting, and here by any
+    later step that finds it missing (Twilio's webhooks overtook the greeting's write, or it
+    was lost)."""
+    insert_ignore(writer, Call, {
+        "call_sid": call_sid, "caller": caller, "caller_id_status": caller_id_status,
         "prompts_version": prompts_version, "started_at": now_utc(),
     }, ["call_sid"])
 
@@ -170,7 +173,8 @@ def _lock_or_create(session: Session, call_sid: str, caller: str | None, prompts
     """`read()` of the call's row, locked; the row is created first if it is not there yet."""
     found = read()
     if found is None:
-        _create_call(session, call_sid, caller, prompts_version)
+        # The raw From is not at hand here: "unknown" until the status callback tells.
+        create_call(session, call_sid, caller, "valid" if caller else "unknown", prompts_version)
         found = read()
     return found
 

@@ -44,13 +44,7 @@ def caller_id_status(raw: str | None, caller: str | None) -> str:
 
 def start_call(writer: Writer, call_sid: str, raw_from: str | None, caller: str | None,
                prompts_version: str) -> None:
-    insert_ignore(writer, Call, {
-        "call_sid": call_sid,
-        "caller": caller,
-        "caller_id_status": caller_id_status(raw_from, caller),
-        "prompts_version": prompts_version,
-        "started_at": now_utc(),
-    }, ["call_sid"])
+    intake.create_call(writer, call_sid, caller, caller_id_status(raw_from, caller), prompts_version)
 
 
 def has_effects(step: Step) -> bool:
