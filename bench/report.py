@@ -71,8 +71,11 @@ def render(results: dict) -> str:
         by_cpu = ratio(cost(c50["signed"], None), cost(c50["ours"], key)) if c50 else None
         cpu_note = (f"; by CPU cost per request {by_cpu:.2f} ({num(cost(c50['ours'], key))} vs "
                     f"{num(cost(c50['signed'], None))} µs)" if by_cpu else "")
+        runs = c50.get("repeat_ratios") if c50 else None
+        runs_note = (f"the median of {len(runs)} interleaved runs ({', '.join(f'{r:.2f}' for r in runs)}): "
+                     if runs else "")
         w(f"| full-flow webhooks ≥ {THROUGHPUT_TARGET:.0%} of bare+signature throughput (50 calls at once) | {name} | "
-          f"{head:.2f} of bare+signature ({num(c50['ours']['rps'])} vs "
+          f"{runs_note}{head:.2f} of bare+signature ({num(c50['ours']['rps'])} vs "
           f"{num(c50['signed']['rps'])} req/s{'; other concurrencies ' + others if others else ''}{cpu_note}) | "
           f"{verdict(head >= THROUGHPUT_TARGET if head is not None else None)} |" if head is not None else
           f"| full-flow ≥ 60% of bare+signature | {name} | no 50-call cell | – |")
@@ -145,7 +148,8 @@ def render(results: dict) -> str:
       f"each line one whole call after another, each call's webhooks in order, the next sent as soon as the "
       f"previous answered (no pause: a saturation test). One TCP connection per request (sync workers close "
       f"every connection). {args['warmup']:.0f} s warm-up, then {args['seconds']:.0f} s measured per cell; the "
-      f"cells of one concurrency run back to back (bare, bare+signature, ours) so the ratios compare neighbours.")
+      f"cells of one concurrency run back to back (bare, bare+signature, ours) so the ratios compare neighbours; "
+      f"at 50 calls the three run {args.get('repeat', 1)} time(s) over, interleaved, and the median run is reported.")
     w("- **Signed webhooks** with Twilio's full field set (~450–600-byte bodies), re-signed per call; every "
       "response is checked for status 200 and for the next action URL (or `<Hangup />`, `<Response />`). "
       "The floors get the same bodies, headers and query strings, re-signed for their URL.")
@@ -167,11 +171,13 @@ def render(results: dict) -> str:
           "| CPU µs per request | cores used: generator / other processes |")
         w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for c, cell in db["cells"].items():
+            runs = cell.get("repeat_ratios")
+            shown = f"{c} (run {cell['repeat_chosen']} of {len(runs)})" if runs else c
             for mode, label in (("bare", "bare Flask"), ("signed", "bare + signature"), ("ours", "**Voiceline, whole calls**")):
                 r = cell[mode]
                 r_bare = ratio(r["rps"], cell["bare"]["rps"]) if mode == "ours" else None
                 r_sig = ratio(r["rps"], cell["signed"]["rps"]) if mode == "ours" else None
-                w(f"| {c} | {label} | {num(r['rps'])} | {ms(r['p50_ms'])} | {ms(r['p95_ms'])} | {ms(r['p99_ms'])} | "
+                w(f"| {shown} | {label} | {num(r['rps'])} | {ms(r['p50_ms'])} | {ms(r['p95_ms'])} | {ms(r['p99_ms'])} | "
                   f"{r['errors_total']} | {f'**{r_bare:.2f}**' if r_bare else ''} | {f'**{r_sig:.2f}**' if r_sig else ''} | "
                   f"{cpu_text(r, key if mode == 'ours' else None)} | {r['gen_cores']:.2f} / {r.get('other_cores', 0):.2f} |")
         paced = db.get("paced")
@@ -180,6 +186,10 @@ def render(results: dict) -> str:
               f"{num(paced['rps'])} | {ms(paced['p50_ms'])} | {ms(paced['p95_ms'])} | {ms(paced['p99_ms'])} | "
               f"{paced['errors_total']} | | | {cpu_text(paced, key)} | {paced['gen_cores']:.2f} / {paced.get('other_cores', 0):.2f} |")
         w("")
+        repeated = [(c, cell["repeat_ratios"]) for c, cell in db["cells"].items() if cell.get("repeat_ratios")]
+        for c, runs in repeated:
+            w(f"At {c} calls at once the three cells ran {len(runs)} times, interleaved; ours / bare+sig in each run: "
+              f"{', '.join(f'{r:.2f}' for r in runs)}. The rows above are the median run.\n")
         w("*ours / bare* and *ours / bare+sig* divide throughputs measured back to back. *CPU µs per request* is "
           "the gunicorn workers' CPU time (plus PostgreSQL's server processes for Voiceline on PostgreSQL) divided "
           "by the requests served, warm-up and drain included: it depends far less than throughput on how busy the machine was. "
