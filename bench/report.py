@@ -27,6 +27,10 @@ def ratio(a, b) -> float | None:
     return (a / b) if a is not None and b else None
 
 
+def ratios_text(ratios: list[float]) -> str:
+    return ", ".join(f"{r:.2f}" for r in ratios)
+
+
 def verdict(ok: bool | None) -> str:
     return "–" if ok is None else ("**PASS**" if ok else "**MISS**")
 
@@ -72,8 +76,7 @@ def render(results: dict) -> str:
         cpu_note = (f"; by CPU cost per request {by_cpu:.2f} ({num(cost(c50['ours'], key))} vs "
                     f"{num(cost(c50['signed'], None))} µs)" if by_cpu else "")
         runs = c50.get("repeat_ratios") if c50 else None
-        runs_note = (f"the median of {len(runs)} interleaved runs ({', '.join(f'{r:.2f}' for r in runs)}): "
-                     if runs else "")
+        runs_note = f"the median of {len(runs)} interleaved runs ({ratios_text(runs)}): " if runs else ""
         w(f"| full-flow webhooks ≥ {THROUGHPUT_TARGET:.0%} of bare+signature throughput (50 calls at once) | {name} | "
           f"{runs_note}{head:.2f} of bare+signature ({num(c50['ours']['rps'])} vs "
           f"{num(c50['signed']['rps'])} req/s{'; other concurrencies ' + others if others else ''}{cpu_note}) | "
@@ -189,7 +192,7 @@ def render(results: dict) -> str:
         repeated = [(c, cell["repeat_ratios"]) for c, cell in db["cells"].items() if cell.get("repeat_ratios")]
         for c, runs in repeated:
             w(f"At {c} calls at once the three cells ran {len(runs)} times, interleaved; ours / bare+sig in each run: "
-              f"{', '.join(f'{r:.2f}' for r in runs)}. The rows above are the median run.\n")
+              f"{ratios_text(runs)}. The rows above are the median run.\n")
         w("*ours / bare* and *ours / bare+sig* divide throughputs measured back to back. *CPU µs per request* is "
           "the gunicorn workers' CPU time (plus PostgreSQL's server processes for Voiceline on PostgreSQL) divided "
           "by the requests served, warm-up and drain included: it depends far less than throughput on how busy the machine was. "

@@ -176,7 +176,7 @@ def median_run(runs: list[dict]) -> dict:
     """The run (bare, bare+signature, ours) whose ours/bare+signature ratio is the median,
     with every run's ratio in `repeat_ratios` (in the order they ran) when there were several."""
     def ratio(trio: dict) -> float:
-        return trio["ours"]["rps"] / trio["signed"]["rps"] if trio["signed"]["rps"] else 0.0
+        return report.ratio(trio["ours"]["rps"], trio["signed"]["rps"]) or 0.0
 
     middle = sorted(range(len(runs)), key=lambda i: ratio(runs[i]))[(len(runs) - 1) // 2]
     chosen = dict(runs[middle])
