@@ -1,0 +1,38 @@
+"""bench/run.py's repeated target cells: the run reported is the median one, all runs listed."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import run  # noqa: E402
+
+
+def trio(bare: float, signed: float, ours: float) -> dict:
+    return {"bare": {"rps": bare}, "signed": {"rps": signed}, "ours": {"rps": ours}}
+
+
+def test_the_run_with_the_median_ratio_is_reported_with_every_runs_ratio_in_order():
+    runs = [trio(4000, 3000, 1800), trio(4000, 2000, 1000), trio(4000, 3000, 1500)]  # 0.60, 0.50, 0.50
+    runs[2]["ours"]["rps"] = 1650  # 0.55: the median
+    chosen = run.median_run(runs)
+    assert chosen["ours"] is runs[2]["ours"] and chosen["signed"] is runs[2]["signed"]
+    assert chosen["repeat_ratios"] == [0.6, 0.5, 0.55]
+    assert chosen["repeat_chosen"] == 3
+
+
+def test_an_even_number_of_runs_reports_the_lower_middle_one():
+    runs = [trio(1, 100, 70), trio(1, 100, 40), trio(1, 100, 60), trio(1, 100, 50)]
+    chosen = run.median_run(runs)
+    assert chosen["ours"]["rps"] == 50 and chosen["repeat_chosen"] == 4
+
+
+def test_a_single_run_is_reported_as_it_is():
+    only = trio(4000, 3000, 1800)
+    assert run.median_run([only]) == only
+
+
+def test_a_run_whose_floor_served_nothing_counts_as_the_lowest_ratio():
+    runs = [trio(1, 0, 10), trio(1, 100, 60), trio(1, 100, 50)]
+    chosen = run.median_run(runs)
+    assert chosen["ours"]["rps"] == 50 and chosen["repeat_ratios"] == [0.0, 0.6, 0.5]
