@@ -287,9 +287,10 @@ def closed_hours_app(make_app):
 
 
 def candidacy_call(app, *, from_number: str = "+16175550123", answers=("1", "1", "1", "1", "2"),
-                   message: bool = False, other_number: str | None = None) -> Phone:
+                   window: str = "1", message: bool = False, other_number: str | None = None) -> Phone:
     """A real call through the line ending in a callback request (needs closed hours).
-    With `other_number`, the caller keys it in (and confirms it) instead of their own."""
+    `window` is the key for the preferred time (1 mornings, 3 evenings); with `other_number`,
+    the caller keys it in (and confirms it) instead of their own."""
     phone = Phone(app, from_number=from_number)
     phone.call()
     phone.press_through("1", "1", *answers)
@@ -297,7 +298,7 @@ def candidacy_call(app, *, from_number: str = "+16175550123", answers=("1", "1",
         phone.press_through("2", other_number, "1")  # another number: key it in, confirm it
     else:
         phone.press("1")  # this number
-    phone.press_through("1", "2")  # mornings, no clinic name on voicemail
+    phone.press_through(window, "2")  # the window; no clinic name on voicemail
     phone.press("1" if message else "2")
     if message:
         record = phone.doc.find("Record")

@@ -7,11 +7,10 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.factories import stored_requests
 from tests.phone import Phone, parse, twilio_post
+from tests.staff import candidacy_call
 from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest, CallEvent, SafetyEvent
 from voiceline.models.callbacks import PRIORITY_MISSED, PRIORITY_REQUESTED
-
-
 
 
 def count(app, model):
@@ -19,18 +18,9 @@ def count(app, model):
         return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
-def candidacy_callback(app, answers=("1", "1", "1", "1", "2"), window="1", from_number="+16175550123"):
-    phone = Phone(app, from_number=from_number)
-    phone.call()
-    phone.press_through("1", "1", *answers)  # English, candidacy, five answers -> closed -> capture
-    phone.press_through("1", window, "2", "2")
-    phone.hang_up()
-    return phone
-
-
 def test_repeat_caller_updates_the_open_request(closed_app):
-    first = candidacy_callback(closed_app, answers=("1", "1", "2", "1", "2"), window="1")
-    second = candidacy_callback(closed_app, answers=("1", "1", "1", "1", "2"), window="3")
+    first = candidacy_call(closed_app, answers=("1", "1", "2", "1", "2"), window="1")
+    second = candidacy_call(closed_app, answers=("1", "1", "1", "1", "2"), window="3")
     [request] = stored_requests(closed_app)
     assert request.answers["tried_two_antidepressants"] == "yes"  # the newer answer wins
     assert request.preferred_window == "evening"
@@ -42,17 +32,17 @@ def test_repeat_caller_updates_the_open_request(closed_app):
 
 
 def test_a_closed_request_does_not_absorb_a_new_one(closed_app):
-    candidacy_callback(closed_app)
+    candidacy_call(closed_app)
     with closed_app.app_context():
         db.session.execute(sa.update(CallbackRequest).values(status="closed"))
         db.session.commit()
-    candidacy_callback(closed_app)
+    candidacy_call(closed_app)
     assert [r.status for r in stored_requests(closed_app)] == ["closed", "open"]
 
 
 def test_different_phones_get_separate_requests(closed_app):
-    candidacy_callback(closed_app, from_number="+16175550123")
-    candidacy_callback(closed_app, from_number="+16175550124")
+    candidacy_call(closed_app, from_number="+16175550123")
+    candidacy_call(closed_app, from_number="+16175550124")
     assert len(stored_requests(closed_app)) == 2
 
 
@@ -101,7 +91,7 @@ def test_status_callbacks_repeated_and_out_of_order_make_one_item(app, status):
 
 
 def test_missed_call_from_a_phone_with_an_open_request_adds_nothing(closed_app):
-    asked = candidacy_callback(closed_app)
+    asked = candidacy_call(closed_app)
     [before] = stored_requests(closed_app)
     phone = Phone(closed_app)
     phone.call()
@@ -121,7 +111,7 @@ def test_caller_who_then_asks_for_a_callback_upgrades_the_missed_item(closed_app
     phone.press("1")
     phone.hang_up()
     assert stored_requests(closed_app)[0].missed
-    candidacy_callback(closed_app)
+    candidacy_call(closed_app)
     [request] = stored_requests(closed_app)
     assert (request.missed, request.requested_by_caller, request.reason, request.priority) == (
         False, True, "candidacy", PRIORITY_REQUESTED)
@@ -192,7 +182,7 @@ def test_retried_webhooks_have_the_effect_of_one(closed_app):
 
 
 def test_callback_request_carries_the_prompts_version(closed_app):
-    candidacy_callback(closed_app)
+    candidacy_call(closed_app)
     version = closed_app.extensions["voiceline.flow"].prompts_version
     assert stored_requests(closed_app)[0].prompts_version == version
     with closed_app.app_context():
