@@ -176,6 +176,8 @@ def _lock_or_create(session: Session, call_sid: str, caller: str | None, prompts
         # The raw From is not at hand here: "unknown" until the status callback tells.
         create_call(session, call_sid, caller, "valid" if caller else "unknown", prompts_version)
         found = read()
+        if found is None:  # a database error like any other: the webhook's outage path answers
+            raise sa.exc.NoResultFound(f"the row of call {call_sid} was neither found nor created")
     return found
 
 
