@@ -77,7 +77,16 @@ def test_list_filters_by_status_and_masks_numbers_in_the_table(runner):
     assert "0123" in table and "6175550123" not in table
 
 
-def test_pretend_hours_finds_a_closed_moment_in_the_real_schedule(make_app):
+@pytest.mark.parametrize(
+    "real_now",
+    [
+        dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC),  # Wednesday 10:00 in New York: open
+        dt.datetime(2026, 11, 28, 15, 0, tzinfo=dt.UTC),  # Saturday: closed
+    ],
+    ids=["while-open", "while-closed"],
+)
+def test_pretend_hours_finds_closed_then_open_moments_whatever_the_real_time(make_app, monkeypatch, real_now):
+    monkeypatch.setattr("voiceline.commands.now_utc", lambda: real_now)
     app = make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00")
     pretend_hours(app, want_open=False)
     assert not app.config["BUSINESS_HOURS"].is_open(app.extensions["voiceline.clock"]())
