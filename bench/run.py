@@ -172,6 +172,12 @@ def run_loadgen(out: Path, name: str, plan: Path, mode: str, port: int, concurre
     return data
 
 
+def pool_rate_for(signed: dict) -> float:
+    """The request rate a saturation cell's pool of calls is sized for: 1.5 times what the
+    signed floor served, at least 400 a second (loadgen --pool-rate)."""
+    return max(400.0, 1.5 * signed["rps"])
+
+
 def median_run(runs: list[dict]) -> dict:
     """The run (bare, bare+signature, ours) whose ours/bare+signature ratio is the median,
     with every run's ratio in `repeat_ratios` (in the order they ran) when there were several."""
@@ -511,11 +517,10 @@ def run_database(database: str, args, app_root: Path, bin_dir: Path, out: Path, 
                                            args, watch=floors.workers())
                 trio["signed"] = run_loadgen(out, f"{database}-signed-c{c}{suffix}", plan_path, "signed", floors.port,
                                              c, args, watch=floors.workers())
-                pool_rate = max(400.0, 1.5 * trio["signed"]["rps"])
                 wal_before = wal_written(args.pg_url) if pg_name else None
                 trio["ours"] = run_loadgen(out, f"{database}-ours-c{c}{suffix}", plan_path, "ours", port, c, args,
-                                           watch=server.workers(), pool_rate=pool_rate, phone_offset=phone_offset,
-                                           seed=c + 1000 * n, pg_database=pg_name)
+                                           watch=server.workers(), pool_rate=pool_rate_for(trio["signed"]),
+                                           phone_offset=phone_offset, seed=c + 1000 * n, pg_database=pg_name)
                 if pg_name:
                     trio["ours"]["wal_per_request"] = wal_per_request(
                         wal_before, wal_written(args.pg_url), trio["ours"].get("requests_total", 0))
@@ -534,7 +539,7 @@ def run_database(database: str, args, app_root: Path, bin_dir: Path, out: Path, 
             log(f"{database}: profiling both workers with py-spy during one more 50-call cell")
             target_cell = result["cells"].get(TARGET_CONCURRENCY) or list(result["cells"].values())[-1]
             profiled, result["hotspots"] = profile_cell(out, database, plan_path, server, args, phone_offset,
-                                                        pool_rate=max(400.0, 1.5 * target_cell["signed"]["rps"]),
+                                                        pool_rate=pool_rate_for(target_cell["signed"]),
                                                         pg_database=pg_name)
             result["profiled_cell"] = profiled
             phone_offset += profiled["calls_started"]

@@ -98,12 +98,12 @@ def pretend_hours(app: Flask, *, want_open: bool) -> None:
     for minutes in range(0, 15 * 24 * 60, 30):
         moment = start + dt.timedelta(minutes=minutes)
         if hours.is_open(moment) == want_open:
-            if not minutes:  # the real time will do; undo any earlier pretence
+            if minutes:
+                app.extensions["voiceline.clock"] = lambda: moment + (now_utc() - start)
+                local = hours.local(moment).strftime("%A %H:%M")
+                click.echo(click.style(f"  (pretending it is {local}, clinic time)", fg="yellow"))
+            else:  # the real time will do; undo any earlier pretence
                 app.extensions["voiceline.clock"] = now_utc
-                return
-            app.extensions["voiceline.clock"] = lambda: moment + (now_utc() - start)
-            local = hours.local(moment).strftime("%A %H:%M")
-            click.echo(click.style(f"  (pretending it is {local}, clinic time)", fg="yellow"))
             return
     app.config["BUSINESS_HOURS"] = BusinessHours.parse("24/7" if want_open else "closed", hours.tz)
 
