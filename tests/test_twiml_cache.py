@@ -2,7 +2,7 @@
 
 from tests.phone import Phone
 from tests.staff import candidacy_call
-from voiceline.flow.engine import Hangup, Say
+from voiceline.flow.steps import Hangup, Say
 from voiceline.voice import twiml
 
 

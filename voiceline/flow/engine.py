@@ -3,15 +3,13 @@
 Pure: no Flask, no database. The webhook views hand it a CallState (parsed from the action
 URL), the caller's Input and a Context (clock, hours, numbers, and one callable that stores
 a callback request), and get back a Step: the verbs to speak as TwiML plus what to record
-about this step. Every response that waits for input is a <Gather> followed by a
+about this step (those values are in flow/steps.py). Every response that waits for input is a <Gather> followed by a
 <Redirect> to the same action, so silence is handled by the same code as a wrong key.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from voiceline.flow import spoken
 from voiceline.flow.model import (
@@ -28,11 +26,25 @@ from voiceline.flow.model import (
     Flow,
     Node,
 )
-from voiceline.hours import BusinessHours
+from voiceline.flow.steps import (
+    CallbackDraft,
+    CallState,
+    Context,
+    Dial,
+    Gather,
+    Hangup,
+    Input,
+    Record,
+    Recording,
+    Redirect,
+    Say,
+    Step,
+    Target,
+    Verb,
+)
 from voiceline.phones import last_four, parse_keyed_us_number, spoken_digits, spoken_number
 
 MAX_TRIES = 3
-MENU_TIMEOUT = 6
 NUMBER_TIMEOUT = 8
 WHISPER_TIMEOUT = 8
 CRISIS_RING_SECONDS = 60
@@ -55,171 +67,6 @@ CALLBACK_QUESTIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
 # and protects their privacy: the number they call from, any time, no clinic name on voicemail.
 CALLBACK_DEFAULTS = {"caller_id": "yes", "verify": "yes", "window": "any", "voicemail": "no", "message": "skip"}
 CALLBACK_PHASES = frozenset({"", "number", "recorded", *CALLBACK_QUESTIONS})
-
-
-@dataclass(frozen=True)
-class CallState:
-    """Where a caller is; carried in each action URL, so any worker can serve the next step."""
-
-    node: str
-    lang: str = "en"
-    step: int = 0
-    tries: int = 0
-    reason: str = "general"
-    phase: str = ""
-
-    def forward(self, **changes) -> CallState:
-        """The state for the next request: one step on, tries and phase reset."""
-        values = {"step": self.step + 1, "tries": 0, "phase": "", **changes}
-        return replace(self, **values)
-
-    def params(self) -> dict[str, str]:
-        out = {"lang": self.lang, "step": str(self.step)}
-        if self.tries:
-            out["tries"] = str(self.tries)
-        if self.reason != "general":
-            out["reason"] = self.reason
-        if self.phase:
-            out["phase"] = self.phase
-        return out
-
-
-@dataclass(frozen=True)
-class Recording:
-    sid: str
-    url: str
-    duration: int
-
-
-@dataclass(frozen=True)
-class Input:
-    digits: str = ""
-    speech: str = ""
-    recording: Recording | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not self.digits and not self.speech
-
-
-@dataclass(frozen=True)
-class Target:
-    """An action URL, by endpoint name; voice/twiml.py turns it into a URL.
-
-    Frozen and hashable (params become a tuple of pairs), like every verb: a whole response
-    can then be a cache key for its TwiML.
-    """
-
-    endpoint: str
-    params: tuple[tuple[str, str], ...] | dict[str, str] = ()
-
-    def __post_init__(self):
-        if isinstance(self.params, dict):
-            object.__setattr__(self, "params", tuple(self.params.items()))
-
-    @classmethod
-    def step(cls, state: CallState) -> Target:
-        return cls("step", {"node": state.node, **state.params()})
-
-
-@dataclass(frozen=True)
-class Say:
-    text: str
-    lang: str
-    personal: bool = False  # it reads back the caller's own number, or its last digits
-
-
-@dataclass(frozen=True)
-class Gather:
-    action: Target
-    says: tuple[Say, ...] | list[Say]
-    lang: str
-    num_digits: int | None = 1
-    timeout: int = MENU_TIMEOUT
-    speech: bool = False
-    hints: str | None = None
-    finish_on_key: str | None = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "says", tuple(self.says))
-
-
-@dataclass(frozen=True)
-class Redirect:
-    target: Target
-
-
-@dataclass(frozen=True)
-class Dial:
-    number: str
-    action: Target | None
-    timeout: int
-    whisper: Target | None = None
-
-
-@dataclass(frozen=True)
-class Record:
-    action: Target
-    status_callback: Target
-    max_length: int
-
-
-@dataclass(frozen=True)
-class Hangup:
-    pass
-
-
-Verb = Say | Gather | Redirect | Dial | Record | Hangup
-
-
-@dataclass
-class CallbackDraft:
-    """What the caller just told the callback capture, for the store to merge with earlier steps."""
-
-    reason: str
-    lang: str
-    answers: dict[str, str]
-    recording: Recording | None
-
-
-@dataclass
-class CallbackSummary:
-    """What was stored, read back to the caller."""
-
-    phone: str | None
-    window: str
-    voicemail_ok: bool | None
-
-
-@dataclass
-class Context:
-    now: dt.datetime
-    hours: BusinessHours
-    patient_services_number: str
-    crisis_number: str
-    crisis_fallback_number: str | None = None
-    caller_phone: str | None = None
-    call_sid: str = ""
-    dial_timeout: int = 25
-    recording_max: int = 120
-    finalize_callback: Callable[[CallbackDraft], CallbackSummary] | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.hours.is_open(self.now)
-
-
-@dataclass
-class Step:
-    """A response, and what to remember about the step that produced it."""
-
-    verbs: list[Verb]
-    choice: str = ""
-    answers: dict[str, str] = field(default_factory=dict)
-    presented: str = ""
-    language: str | None = None
-    safety: bool = False
-    outcome: str | None = None
 
 
 class Engine:

@@ -11,8 +11,9 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-from voiceline.flow.engine import CALLBACK_PHASES, MAX_TRIES, CallState, Input, Recording
+from voiceline.flow.engine import CALLBACK_PHASES, MAX_TRIES
 from voiceline.flow.model import LANGUAGES
+from voiceline.flow.steps import CallState, Input, Recording
 
 SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 DIGITS = re.compile(r"^[0-9*#]{1,32}$")

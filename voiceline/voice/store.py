@@ -16,10 +16,9 @@ from sqlalchemy.orm import Session
 
 from voiceline.autocommit import Autocommit
 from voiceline.call_history import steps_of
-from voiceline.flow.engine import CallState, Recording, Step
-from voiceline.models import Call, CallEvent, SafetyEvent
+from voiceline.flow.steps import CallState, Recording, Step
+from voiceline.models import Call, CallEvent, SafetyEvent, now_utc
 from voiceline.models import Recording as RecordingRow
-from voiceline.models import now_utc
 from voiceline.phones import WITHHELD_CALLER_IDS
 from voiceline.queue import intake
 from voiceline.upsert import first_row, insert_ignore, insert_or_update

@@ -18,8 +18,8 @@ from xml.sax.saxutils import escape
 from flask import Flask, Response, current_app, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from voiceline.flow.engine import Dial, Gather, Hangup, Record, Redirect, Say, Target, Verb
 from voiceline.flow.model import Flow
+from voiceline.flow.steps import Dial, Gather, Hangup, Record, Redirect, Say, Target, Verb
 from voiceline.voice.security import origin
 
 TWIML_MIMETYPE = "text/xml"

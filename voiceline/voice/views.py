@@ -19,12 +19,12 @@ from werkzeug.exceptions import Forbidden, HTTPException
 
 from voiceline.autocommit import Autocommit
 from voiceline.extensions import db
-from voiceline.flow.engine import (
+from voiceline.flow.engine import Engine
+from voiceline.flow.steps import (
     CallbackDraft,
     CallbackSummary,
     CallState,
     Context,
-    Engine,
     Hangup,
     Redirect,
     Step,
