@@ -1,4 +1,4 @@
-"""What the call-flow engine takes and gives back, as plain frozen values.
+"""What the call-flow engine takes and gives back, as plain dataclasses (the verbs frozen).
 
 In: a CallState (where the caller is, carried in each action URL), the caller's Input and a
 Context (clock, hours, numbers, and the callable that stores a callback request). Out: a
