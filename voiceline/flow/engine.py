@@ -3,8 +3,9 @@
 Pure: no Flask, no database. The webhook views hand it a CallState (parsed from the action
 URL), the caller's Input and a Context (clock, hours, numbers, and one callable that stores
 a callback request), and get back a Step: the verbs to speak as TwiML plus what to record
-about this step (those values are in flow/steps.py). Every response that waits for input is a <Gather> followed by a
-<Redirect> to the same action, so silence is handled by the same code as a wrong key.
+about this step (those values are defined in flow/steps.py). Every response that waits for
+input is a <Gather> followed by a <Redirect> to the same action, so silence is handled by
+the same code as a wrong key.
 """
 
 from __future__ import annotations
