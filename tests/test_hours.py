@@ -358,16 +358,20 @@ TUE = dt.date(2026, 11, 24)
     [
         (7, 0, "morning", MON),  # before opening: the window is still ahead today
         (9, 0, "any", MON),
-        (11, 59, "morning", MON),
+        (11, 30, "morning", MON),
+        (11, 31, "morning", TUE),
         (12, 0, "morning", TUE),  # the morning is over
-        (16, 59, "afternoon", MON),
+        (16, 30, "afternoon", MON),  # half an hour of the afternoon left: still today
+        (16, 31, "afternoon", TUE),  # less than TODAY_MARGIN_MINUTES: tomorrow
         (17, 0, "afternoon", TUE),
-        (17, 59, "evening", MON),  # the evening window ends when the clinic closes at 18:00
+        (17, 30, "evening", MON),  # the evening window ends when the clinic closes at 18:00
+        (17, 31, "evening", TUE),
         (18, 0, "evening", TUE),
-        (17, 59, "any", MON),
+        (17, 30, "any", MON),
+        (17, 58, "any", TUE),  # not "today" two minutes before closing
         (18, 0, "any", TUE),
-        (17, 59, "some-unknown-window", MON),  # treated as "any"
-        (18, 0, "some-unknown-window", TUE),
+        (17, 30, "some-unknown-window", MON),  # treated as "any"
+        (17, 31, "some-unknown-window", TUE),
     ],
 )
 def test_expected_callback_day_today_or_next_business_day(hh, mm, window, expected):
@@ -392,8 +396,8 @@ def test_expected_callback_day_skips_weekends_and_holidays(now, expected):
 
 def test_expected_callback_day_uses_the_end_of_the_last_range():
     lunch = hours("Mon-Fri 08:00-12:00,13:00-17:00")
-    assert lunch.expected_callback_day(local(2026, 11, 23, 16, 59), "any") == MON
-    assert lunch.expected_callback_day(local(2026, 11, 23, 17, 0), "any") == TUE
+    assert lunch.expected_callback_day(local(2026, 11, 23, 16, 30), "any") == MON
+    assert lunch.expected_callback_day(local(2026, 11, 23, 16, 31), "any") == TUE
 
 
 def test_expected_callback_day_can_be_a_week_away():
@@ -403,8 +407,8 @@ def test_expected_callback_day_can_be_a_week_away():
 @pytest.mark.parametrize(
     ("now", "window", "expected"),
     [
-        (local(2026, 11, 23, 19, 59), "any", MON),
-        (local(2026, 11, 23, 20, 0), "any", TUE),
+        (local(2026, 11, 23, 19, 30), "any", MON),
+        (local(2026, 11, 23, 19, 31), "any", TUE),
         (local(2026, 11, 23, 19, 0), "evening", MON),
         (local(2026, 11, 23, 13, 0), "morning", TUE),
         (local(2026, 11, 26, 10), "any", dt.date(2026, 11, 26)),  # holidays do not matter
@@ -436,7 +440,10 @@ def test_expected_callback_day_needs_the_clinic_open_during_the_window():
 
 def test_expected_callback_day_falls_back_when_no_day_covers_the_window():
     # The schedule never reaches the evening: the caller hears the next open day instead.
-    assert hours(WEEKDAYS.replace("18:00", "16:00")).expected_callback_day(local(2026, 11, 23, 9), "evening") == MON
+    early = hours(WEEKDAYS.replace("18:00", "16:00"))
+    assert early.expected_callback_day(local(2026, 11, 23, 9), "evening") == MON
+    assert early.expected_callback(local(2026, 11, 23, 9), "evening") == (MON, False)
+    assert early.expected_callback(local(2026, 11, 23, 9), "afternoon") == (MON, True)
 
 
 def test_the_lean_us_calendar_matches_the_librarys_own():

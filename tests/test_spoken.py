@@ -187,6 +187,22 @@ def test_expected_call(flow, now, window, en, es):
     assert expected_call(flow, "es", weekdays, now, window) == es
 
 
+@pytest.mark.parametrize(
+    ("now", "en", "es"),
+    [
+        (local(2026, 11, 27, 12, 59), "today, at a time that suits our team",
+         "hoy, a la hora que le sea posible a nuestro equipo"),
+        (local(2026, 11, 24, 17, 58), "tomorrow, at a time that suits our team",
+         "mañana, a la hora que le sea posible a nuestro equipo"),
+    ],
+)
+def test_expected_call_never_promises_a_window_the_clinic_is_never_open(flow, now, en, es):
+    # Open until 17:00: nobody can call "in the evening", so the caller is not told so.
+    early = hours("Mon-Fri 08:00-17:00")
+    assert expected_call(flow, "en", early, now, "evening") == en
+    assert expected_call(flow, "es", early, now, "evening") == es
+
+
 @pytest.mark.parametrize(("lang", "text"), [("en", "as soon as we can"), ("es", "lo antes posible")])
 def test_expected_call_when_closed(flow, lang, text):
     assert expected_call(flow, lang, hours("closed"), MONDAY_10AM, "morning") == text

@@ -18,6 +18,7 @@ import re
 import sys
 import types
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -31,6 +32,16 @@ CALLBACK_WINDOWS: dict[str, tuple[int, int]] = {
     "evening": (17 * 60, 20 * 60),
     "any": (8 * 60, 20 * 60),
 }
+
+# "Today" is read back only if patient services is open for at least this long yet today,
+# inside the caller's window: a coordinator needs time to reach them in the queue.
+TODAY_MARGIN_MINUTES = 30
+
+
+class ExpectedCallback(NamedTuple):
+    day: dt.date
+    in_window: bool  # False: the schedule never meets the caller's window; any time that day
+
 
 _RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 _SEGMENT = re.compile(r"^(?P<days>[A-Za-z][A-Za-z,\-\s]*?)\s+(?P<ranges>\d.*)$")
@@ -221,16 +232,39 @@ class BusinessHours:
         return ((0, MINUTES_PER_DAY),) if self.mode == "always" else self.weekly[day.weekday()]
 
     def expected_callback_day(self, now: dt.datetime, window: str) -> dt.date | None:
-        """The first business day on which a call in `window` can still happen, or None.
+        """The first business day on which a call in `window` can still happen, or None."""
+        expected = self.expected_callback(now, window)
+        return expected.day if expected else None
 
-        What the caller is told ("we expect to call you tomorrow, in the morning"); it is an
-        expectation read back to the caller, not a promise the queue enforces. A day counts
-        when patient services is open during the window; if the schedule never overlaps the
-        window (an evening window, hours ending at 17:00), the next open day is given.
+    def expected_callback(self, now: dt.datetime, window: str) -> ExpectedCallback | None:
+        """When the caller can expect the call back: what they are told ("we expect to call
+        you tomorrow, in the morning"). An expectation read back, not a promise the queue
+        enforces, so it must never be one the schedule cannot keep:
+
+        - A day counts when patient services is open during the window, for at least
+          TODAY_MARGIN_MINUTES more if the day is today (no "today" at 17:58 for a clinic
+          that closes at 18:00).
+        - If the schedule never overlaps the window (an evening window, hours ending at
+          17:00), the next open day is given with `in_window` False: the caller is not told
+          "in the evening" by a clinic that is never open then.
         """
         local = self.local(now)
         if self.mode == "closed":
             return None
+        minute = local.hour * 60 + local.minute
+        window_start, window_end = CALLBACK_WINDOWS.get(window, CALLBACK_WINDOWS["any"])
+        for within_window in (True, False):
+            for offset in range(0, 15):
+                day = local.date() + dt.timedelta(days=offset)
+                ranges = self.open_ranges(day)
+                if within_window:
+                    ranges = tuple((max(a, window_start), min(b, window_end)) for a, b in ranges
+                                   if max(a, window_start) < min(b, window_end))
+                if offset == 0:
+                    ranges = tuple(r for r in ranges if r[1] - max(minute, r[0]) >= TODAY_MARGIN_MINUTES)
+                if ranges:
+                    return ExpectedCallback(day, within_window)
+        return None
         minute = local.hour * 60 + local.minute
         window_start, window_end = CALLBACK_WINDOWS.get(window, CALLBACK_WINDOWS["any"])
         for within_window in (True, False):

@@ -89,9 +89,10 @@ def hours_sentence(flow: Flow, lang: str, hours: BusinessHours, now: dt.datetime
 
 def expected_call(flow: Flow, lang: str, hours: BusinessHours, now: dt.datetime, window: str) -> str:
     """"tomorrow, in the morning" / "el lunes, por la tarde" / "as soon as we can"."""
-    day = hours.expected_callback_day(now, window)
-    if day is None:
+    expected = hours.expected_callback(now, window)
+    if expected is None:
         return flow.text(lang, "callback.when_unknown")
+    day = expected.day
     today = hours.local(now).date()
     if day == today:
         day_text = flow.text(lang, "callback.when_today")
@@ -100,5 +101,5 @@ def expected_call(flow: Flow, lang: str, hours: BusinessHours, now: dt.datetime,
     else:
         weekday = flow.text(lang, f"hours.{DAY_NAMES[day.weekday()]}")
         day_text = flow.text(lang, "callback.when_weekday", weekday=weekday)
-    window_text = flow.text(lang, f"callback.window_phrase_{window}")
+    window_text = flow.text(lang, f"callback.window_phrase_{window if expected.in_window else 'any'}")
     return flow.text(lang, "callback.when_window", day=day_text, window=window_text)
