@@ -101,6 +101,22 @@ def test_a_different_number_can_be_given_and_re_entered(closed_app):
     assert "0 1 7 7" in phone.text()
 
 
+def test_the_number_check_asked_again_repeats_the_number(closed_app):
+    phone = to_capture(closed_app, from_number="anonymous")
+    phone.silence()
+    assert phone.spoken()[0] == "Sorry, I didn't hear a number."
+    phone.press("6175550188")
+    phone.press("7")  # not one of the choices
+    assert phone.spoken()[0] == "Sorry, that's not one of the choices."
+    assert "You entered 6 1 7, 5 5 5, 0 1 8 8." in phone.text()
+    assert "6175550188" not in phone.action()  # read back from the database, never put in a URL
+    phone.silence()
+    assert "You entered 6 1 7, 5 5 5, 0 1 8 8." in phone.text()
+    phone.press_through("1", "4", "2", "2")
+    [request] = stored_requests(closed_app)
+    assert request.phone == "+16175550188"
+
+
 def test_three_bad_numbers_end_with_clear_instructions_and_nothing_stored(closed_app):
     phone = to_capture(closed_app, from_number="anonymous")
     phone.press("123")

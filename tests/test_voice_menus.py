@@ -205,6 +205,18 @@ def test_three_failures_when_closed_lead_to_callback_capture(make_app):
     assert "closed right now" in text and "Monday through Friday, 8 AM to 6 PM, Eastern time" in text
     assert "ending in 0 1 2 3" in text
     assert phone.doc.find("Dial") is None
+    # Not "let me get you to someone" right before "closed right now".
+    assert "Let me help you another way." in phone.spoken() and "someone who can help" not in text
+
+
+def test_silence_at_the_greeting_escalates_in_both_languages(phone):
+    phone.call()
+    for _ in range(3):
+        phone.silence()
+    assert phone.doc.find("Dial/Number").text == "+18885668774"
+    spoken = phone.spoken()
+    assert "Let me get you to someone who can help." in spoken
+    assert "Le comunico con alguien que pueda ayudarle." in spoken
 
 
 @pytest.mark.parametrize("path,node", [
@@ -237,6 +249,20 @@ def test_crisis_is_spoken_in_the_callers_language(phone):
     assert "Línea 9 8 8" in phone.text()
 
 
+def test_crisis_before_a_language_is_chosen_is_spoken_in_both(phone):
+    # A Spanish speaker in crisis may press 9 during the greeting, before pressing 2.
+    phone.call()
+    phone.press("9")
+    assert phone.verbs() == ["Say", "Say", "Dial"]
+    assert phone.languages() == {"en-US", "es-US"}
+    assert "lang=" not in phone.doc.find("Dial").get("action")
+    phone.dial_result("failed")
+    phone.dial_result("failed")
+    assert phone.verbs() == ["Say", "Say", "Hangup"]
+    assert phone.languages() == {"en-US", "es-US"}
+    assert "marque 9 8 8 ahora" in phone.text()
+
+
 def test_crisis_line_number_is_a_setting(make_app):
     from tests.phone import Phone
 
@@ -248,6 +274,7 @@ def test_crisis_line_number_is_a_setting(make_app):
 
 def test_crisis_dial_outcomes(app, phone):
     phone.call()
+    phone.press_through("1")
     phone.press("9")
     phone.dial_result("completed")
     assert phone.verbs() == ["Say", "Hangup"]
@@ -255,6 +282,7 @@ def test_crisis_dial_outcomes(app, phone):
 
     second = type(phone)(app)
     second.call()
+    second.press_through("1")
     second.press("9")
     second.dial_result("failed")  # some routes cannot dial 988: try the 800 number once
     assert second.doc.find("Dial/Number").text == "+18002738255"

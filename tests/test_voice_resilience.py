@@ -35,6 +35,9 @@ def test_database_down_at_the_greeting_connects_to_patient_services(down_app, ca
     assert phone.verbs() == ["Say", "Say", "Dial"]
     assert phone.languages() == {"en-US", "es-US"}  # no language chosen yet: both
     assert phone.spoken()[0].startswith("We're sorry, our phone system is having a problem.")
+    # The greeting's safety notice is not skipped on the way to patient services.
+    assert "dial 9 1 1" in phone.spoken()[0] and "call 9 8 8" in phone.spoken()[0]
+    assert "marque 9 1 1" in phone.spoken()[1] and "llamar al 9 8 8" in phone.spoken()[1]
     dial = phone.doc.find("Dial")
     assert dial.find("Number").text == "+18885668774" and dial.find("Number").get("url") is None
     assert "/voice/fallback-result" in dial.get("action")
@@ -54,13 +57,24 @@ def test_database_down_when_closed_gives_hours_and_the_crisis_line(down_app):
 
 def test_fallback_transfer_that_fails_ends_with_instructions(down_app):
     phone = Phone(down_app)
-    phone.call()
+    phone.call()  # no language chosen yet: everything in both
+    assert "lang=" not in phone.doc.find("Dial").get("action")
     phone.dial_result("no-answer")
-    assert phone.verbs() == ["Say", "Hangup"]
+    assert phone.verbs() == ["Say", "Say", "Hangup"]
+    assert phone.languages() == {"en-US", "es-US"}
     assert "We couldn't reach patient services." in phone.text()
     phone.call()
     phone.dial_result("completed")
-    assert phone.verbs() == ["Say", "Hangup"]
+    assert phone.verbs() == ["Say", "Say", "Hangup"]
+
+
+def test_database_lost_at_the_greeting_speaks_both_languages(app, make_app):
+    phone = Phone(app)
+    phone.call()
+    phone.served_by(make_app(DATABASE_URL=UNREACHABLE["sqlite"]))
+    phone.press("2")  # the welcome step's URL says lang=en only as a default
+    assert phone.languages() == {"en-US", "es-US"}
+    assert phone.doc.find("Dial/Number").text == "+18885668774"
 
 
 def test_database_lost_mid_call_keeps_the_callers_language(app, make_app):

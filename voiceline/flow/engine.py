@@ -83,6 +83,21 @@ class Engine:
         this caller only (voice/twiml.py never keeps a document that holds one)."""
         return Say(self.flow.text(lang, text_key, **values), lang, personal=True)
 
+    def languages_for(self, lang: str | None) -> tuple[str, ...]:
+        """The caller's language, or every language while they have not chosen one (at the
+        bilingual greeting, or on an action URL that does not say)."""
+        return (lang,) if lang in self.flow.languages else tuple(LANGUAGES)
+
+    def chosen_language(self, state: CallState) -> str | None:
+        """None at a bilingual node: the call starts out in English only as a default."""
+        node = self.flow.nodes.get(state.node)
+        return None if node is not None and node.bilingual else state.lang
+
+    @staticmethod
+    def lang_param(langs: tuple[str, ...]) -> dict[str, str]:
+        """The action URL's lang: omitted while the caller speaks every language."""
+        return {"lang": langs[0]} if len(langs) == 1 else {}
+
     def option_line(self, lang: str, label: str, key: str) -> Say:
         return Say(self.flow.text(lang, "system.option", label=self.flow.text(lang, label), key=key), lang)
 
@@ -193,7 +208,8 @@ class Engine:
         kind = "no_input" if given.empty else "invalid"
         tries = state.tries + 1
         if tries >= MAX_TRIES:
-            says = [self.say(state.lang, "system.escalate")]
+            escalate = "system.escalate" if ctx.is_open else "system.escalate_closed"
+            says = [self.say(code, escalate) for code in self.languages_for(self.chosen_language(state))]
             verbs, presented = self.present(self.flow.escalate_to, state.forward(), ctx, says)
             return Step(verbs, choice=f"{kind}:escalated", presented=presented)
         langs = LANGUAGES if node.bilingual else (state.lang,)
@@ -235,25 +251,27 @@ class Engine:
 
     # ---- crisis line ------------------------------------------------------------------------
     def crisis(self, state: CallState, ctx: Context) -> Step:
-        lang = state.lang if state.lang in self.flow.languages else "en"
-        return Step(self.crisis_verbs(lang, ctx), choice="crisis", presented="crisis",
+        """The crisis key: pressed at the greeting, before a language was chosen, the line
+        speaks both (a Spanish speaker in crisis must not hear English only)."""
+        return Step(self.crisis_verbs(self.chosen_language(state), ctx), choice="crisis", presented="crisis",
                     safety=True, outcome="crisis_line")
 
-    def crisis_verbs(self, lang: str, ctx: Context) -> list[Verb]:
-        action = Target("crisis_result", {"lang": lang, "attempt": "1"})
-        return [self.say(lang, "system.crisis_connecting"),
+    def crisis_verbs(self, lang: str | None, ctx: Context) -> list[Verb]:
+        langs = self.languages_for(lang)
+        action = Target("crisis_result", {**self.lang_param(langs), "attempt": "1"})
+        return [*(self.say(code, "system.crisis_connecting") for code in langs),
                 Dial(ctx.crisis_number, action, timeout=CRISIS_RING_SECONDS)]
 
-    def crisis_result(self, lang: str, attempt: int, status: str, ctx: Context) -> list[Verb]:
+    def crisis_result(self, lang: str | None, attempt: int, status: str, ctx: Context) -> list[Verb]:
         """988 answered and the call ended: a kind goodbye. Failed: try the 800 number once."""
-        lang = lang if lang in self.flow.languages else "en"
+        langs = self.languages_for(lang)
         if status in ("completed", "answered"):
-            return [self.say(lang, "system.crisis_after"), Hangup()]
+            return [*(self.say(code, "system.crisis_after") for code in langs), Hangup()]
         fallback = ctx.crisis_fallback_number
         if attempt < 2 and fallback and fallback != ctx.crisis_number:
-            action = Target("crisis_result", {"lang": lang, "attempt": "2"})
+            action = Target("crisis_result", {**self.lang_param(langs), "attempt": "2"})
             return [Dial(fallback, action, timeout=CRISIS_RING_SECONDS)]
-        return [self.say(lang, "system.crisis_failed"), Hangup()]
+        return [*(self.say(code, "system.crisis_failed") for code in langs), Hangup()]
 
     # ---- callback capture --------------------------------------------------------------------
     def _callback_ask(self, node: Node, state: CallState, phase: str, says: list[Say], ctx: Context,
@@ -269,7 +287,9 @@ class Engine:
         if phase == "caller_id":
             says.append(self.read_back(lang, text, last4=spoken_digits(last_four(ctx.caller_phone))))
         elif phase == "verify":
-            if number:  # a reprompt cannot repeat the number: it is not kept in the URL
+            # A reprompt asks the database for the number: it is never put in a URL.
+            number = number or (ctx.keyed_number() if ctx.keyed_number is not None else None)
+            if number:
                 says.append(self.read_back(lang, text, number=spoken_number(number)))
         else:
             says.append(self.say(lang, text))
@@ -298,7 +318,7 @@ class Engine:
                 says = [self.say(lang, "callback.no_number", hours=self.hours(lang, ctx))]
                 return Step([*says, Hangup()], choice="invalid:gave_up", presented=f"{node.id}.no_number",
                             outcome="no_callback_number")
-            key = "system.no_input" if given.empty else "callback.invalid_number"
+            key = "callback.no_number_heard" if given.empty else "callback.invalid_number"
             retry = replace(state, step=state.step + 1, tries=tries)
             verbs = self._callback_ask(node, retry, "number", [self.say(lang, key)], ctx)
             return Step(verbs, choice="no_input" if given.empty else "invalid", presented=presented.format("number"))
@@ -365,13 +385,13 @@ class Engine:
     # ---- when the database is down --------------------------------------------------------------
     def fallback(self, lang: str | None, ctx: Context) -> list[Verb]:
         """Needs nothing but settings: open, straight to patient services; closed, the hours."""
-        langs = [lang] if lang in self.flow.languages else list(LANGUAGES)
+        langs = self.languages_for(lang)
         if ctx.is_open:
             says = [self.say(code, "system.fallback_open") for code in langs]
-            action = Target("fallback_result", {"lang": langs[0]})
+            action = Target("fallback_result", self.lang_param(langs))
             return [*says, Dial(ctx.patient_services_number, action, timeout=ctx.dial_timeout)]
         says = [self.say(code, "system.fallback_closed", hours=self.hours(code, ctx)) for code in langs]
-        gather = Gather(action=Target("crisis", {"lang": langs[0]}), says=says, lang=langs[0], timeout=5)
+        gather = Gather(action=Target("crisis", self.lang_param(langs)), says=says, lang=langs[0], timeout=5)
         return [gather, *(self.say(code, "system.goodbye") for code in langs), Hangup()]
 
     def static_fallback(self, ctx: Context) -> list[Verb]:
@@ -382,8 +402,9 @@ class Engine:
         verbs += [self.say(code, "system.fallback_unreached", hours=self.hours(code, ctx)) for code in LANGUAGES]
         return [*verbs, Hangup()]
 
-    def fallback_result(self, lang: str, status: str, ctx: Context) -> list[Verb]:
-        lang = lang if lang in self.flow.languages else "en"
+    def fallback_result(self, lang: str | None, status: str, ctx: Context) -> list[Verb]:
+        langs = self.languages_for(lang)
         if status in ("completed", "answered"):
-            return [self.say(lang, "system.transfer_done"), Hangup()]
-        return [self.say(lang, "system.fallback_unreached", hours=self.hours(lang, ctx)), Hangup()]
+            return [*(self.say(code, "system.transfer_done") for code in langs), Hangup()]
+        return [*(self.say(code, "system.fallback_unreached", hours=self.hours(code, ctx)) for code in langs),
+                Hangup()]

@@ -164,6 +164,8 @@ class Context:
     dial_timeout: int = 25
     recording_max: int = 120
     finalize_callback: Callable[[CallbackDraft], CallbackSummary] | None = None
+    # The number the caller keyed in for a call back, read back when its check is asked again.
+    keyed_number: Callable[[], str | None] | None = None
 
     @property
     def is_open(self) -> bool:

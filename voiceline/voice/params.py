@@ -47,6 +47,13 @@ def clean_text(value: str | None, limit: int = SPEECH_LIMIT) -> str:
     return " ".join(text.split())[:limit]
 
 
+def language(args: Mapping[str, str]) -> str | None:
+    """The action URL's language, or None when it names none we speak (the caller has not
+    chosen one: the engine then speaks every language)."""
+    lang = args.get("lang")
+    return lang if lang in LANGUAGES else None
+
+
 def state_from(node: str | None, args: Mapping[str, str]) -> CallState:
     lang = args.get("lang")
     reason = args.get("reason") or "general"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from voiceline.autocommit import Autocommit
+from voiceline.call_history import steps_of
 from voiceline.extensions import db
 from voiceline.flow.engine import Engine
 from voiceline.flow.steps import (
@@ -168,7 +169,14 @@ def step(node: str):
             return CallbackSummary(None, "any", None)
         return CallbackSummary(request_row.phone, request_row.preferred_window or "any", request_row.voicemail_ok)
 
+    def keyed_number() -> str | None:
+        if not call_sid:
+            return None
+        _database()
+        return steps_of(db.session, call_sid).answers.get("callback_phone")
+
     ctx.finalize_callback = finalize
+    ctx.keyed_number = keyed_number
     result = engine.advance(state, given, ctx)
     return _keep(call_sid, state, result, caller)
 
@@ -208,11 +216,11 @@ def whisper_answer():
 def crisis():
     """The crisis key pressed at the database-down message: connect without the database."""
     engine = _engine()
-    lang = params.state_from(None, request.args).lang
+    lang = params.language(request.args)
     call_sid = params.sid(request.form.get("CallSid"))
     ctx = call_context(call_sid, _caller())
     if (request.form.get("Digits") or "").strip() != engine.flow.crisis_key:
-        return _render([engine.say(lang, "system.goodbye"), Hangup()])
+        return _render([*(engine.say(code, "system.goodbye") for code in engine.languages_for(lang)), Hangup()])
     if call_sid:
         _best_effort("crisis-line event", call_sid, lambda session: store.log_safety_event(
             session, call_sid, -1, "fallback", lang, ctx.caller_phone, ctx.crisis_number))
@@ -222,10 +230,9 @@ def crisis():
 @bp.post("/crisis-result")
 def crisis_result():
     call_sid = params.sid(request.form.get("CallSid"))
-    state = params.state_from(None, request.args)
     attempt = params.bounded_int(request.args.get("attempt"), 1, 2, default=1)
     status = params.status(request.form.get("DialCallStatus"))
-    verbs = _engine().crisis_result(state.lang, attempt, status, call_context(call_sid, _caller()))
+    verbs = _engine().crisis_result(params.language(request.args), attempt, status, call_context(call_sid, _caller()))
     if call_sid:
         _best_effort("crisis dial result", call_sid,
                      lambda session: store.crisis_dial_finished(session, call_sid, status or "unknown"))
@@ -234,9 +241,8 @@ def crisis_result():
 
 @bp.post("/fallback-result")
 def fallback_result():
-    lang = params.state_from(None, request.args).lang
     status = params.status(request.form.get("DialCallStatus"))
-    return _render(_engine().fallback_result(lang, status, call_context("", None)))
+    return _render(_engine().fallback_result(params.language(request.args), status, call_context("", None)))
 
 
 @bp.post("/recording-status")
@@ -305,6 +311,10 @@ def keep_the_caller_going(error: Exception):
         return twiml.render(_engine().flow, Engine.whisper_answer((request.form.get("Digits") or "").strip())[0])
     if endpoint == "voice.whisper":
         return twiml.empty()  # connect the coordinator rather than drop the caller
-    lang = request.args.get("lang") if endpoint != "voice.incoming" else None
     engine = _engine()
+    lang = params.language(request.args)
+    if endpoint == "voice.incoming":
+        lang = None
+    elif endpoint == "voice.step":  # at the bilingual greeting no language is chosen yet
+        lang = engine.chosen_language(params.state_from((request.view_args or {}).get("node"), request.args))
     return _render(engine.fallback(lang, call_context(call_sid, None)))
