@@ -67,6 +67,32 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(app):
     assert [e.actor for e in audit_rows(app, "sign_in_failed")] == ["ana@clinic.example", "nobody@clinic.example"]
 
 
+def _behind_router(browser: StaffClient, client_address: str) -> StaffClient:
+    browser.client.environ_base.update(REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR=client_address)
+    return browser
+
+
+def test_behind_a_trusted_router_one_client_cannot_lock_out_the_others(make_app):
+    app = make_app(TRUSTED_PROXIES="1")
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    stranger = _behind_router(StaffClient(app), "203.0.113.9")
+    for n in range(5):
+        response = stranger.sign_in(f"guess{n}@clinic.example", "guess")
+    assert response.status_code == 429
+    ana = _behind_router(StaffClient(app), "198.51.100.7")
+    assert ana.sign_in("ana@clinic.example", PASSWORD).status_code == 302
+    with app.app_context():
+        assert "ip:203.0.113.9" in set(db.session.scalars(sa.select(SignInFailure.key)))
+    assert {e.address for e in audit_rows(app, "sign_in_failed")} == {"203.0.113.9"}
+    assert audit_rows(app, "sign_in")[-1].address == "198.51.100.7"
+
+
+def test_without_trusted_proxies_a_forwarded_address_is_not_believed(app):
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    _behind_router(StaffClient(app), "198.51.100.7").sign_in("ana@clinic.example", PASSWORD)
+    assert audit_rows(app, "sign_in")[-1].address == "10.1.2.3"
+
+
 def test_empty_form_says_what_is_missing(app):
     doc = html(StaffClient(app).post("/staff/sign-in", {"email": "", "password": ""}))
     errors = [el.text for el in doc.find_all("p", class_="error-message")]

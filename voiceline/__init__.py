@@ -9,6 +9,7 @@ from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
 from flask import Flask, redirect, request, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from voiceline.config import ConfigError, load_settings
 from voiceline.flow.engine import Engine
@@ -35,6 +36,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         config = os.environ
     app.config.update(load_settings(config, Path(app.instance_path)))
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind a router (Heroku's, a load balancer) every request comes from its address:
+        # the sign-in throttle and the audit log need the client's, from X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
     configure_logging(app.config["LOG_LEVEL"])
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
