@@ -166,6 +166,25 @@ def test_unreachable_after_max_attempts(app, coordinator):
     assert rows[0]["Outcome"] == "Closed Unreachable"
 
 
+def test_saving_the_same_page_twice_counts_one_attempt(app, coordinator):
+    callback_id = add_request(app)
+    form = coordinator.page(f"/staff/callbacks/{callback_id}").one("form", id="log-attempt")
+    seen = form.one("input", name="attempts_seen").get("value")
+    assert seen == "0"
+    data = {"outcome": "no_answer", "attempts_seen": seen}
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts", data))
+    doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts", data))  # the double click
+    assert flashes(doc)[0].startswith("Not done: Not saved: a call on this request was saved after this page")
+    assert [a.outcome for a in attempts(app, callback_id)] == ["no_answer"]
+    item = get_request(app, callback_id)
+    assert (item.attempts, item.unsuccessful_attempts, item.claimed_by_id) == (1, 1, None)
+    # The page now shows one attempt: its form saves the next call.
+    seen = coordinator.page(f"/staff/callbacks/{callback_id}").one("input", name="attempts_seen").get("value")
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts",
+                                         {"outcome": "no_answer", "attempts_seen": seen}))
+    assert get_request(app, callback_id).attempts == 2
+
+
 def test_max_attempts_comes_from_config(make_app):
     app = make_app(MAX_ATTEMPTS="1")
     add_staff(app, "ana@clinic.example", "Ana Ortiz")

@@ -191,14 +191,20 @@ def release_all(session: Session, staff: StaffUser) -> None:
 
 def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: str, note: str | None,
                 now: dt.datetime, policy: Policy, *, actor: str | None = None,
-                address: str | None = None) -> CallbackRequest:
+                address: str | None = None, expected_attempts: int | None = None) -> CallbackRequest:
     """Record a call attempt. Reached or wrong-number outcomes close the request; after
     MAX_ATTEMPTS unsuccessful attempts it closes as unreachable; otherwise it goes back to
-    the queue. The coordinator must hold the claim (it is taken here if the item is free)."""
+    the queue. The coordinator must hold the claim (it is taken here if the item is free).
+
+    `expected_attempts`, the count the coordinator's page showed, refuses a second save of
+    the same page: the first one released the claim, so the claim alone cannot tell."""
     if outcome not in OUTCOMES:
         raise QueueError(f"Unknown outcome {outcome!r}.")
     # The claim's UPDATE holds the row (PostgreSQL) or the write lock (SQLite) until commit.
     request = claim(session, callback_id, staff, now, policy, actor=actor, address=address)
+    if expected_attempts is not None and request.attempts != expected_attempts:
+        raise QueueError("Not saved: a call on this request was saved after this page was opened (a second "
+                         "click, or a colleague). Its history below shows it; save again only for a new call.")
     note = (note or "").strip()[:NOTE_LIMIT] or None
     session.add(CallbackAttempt(callback_id=callback_id, staff_id=staff.id, at=now, outcome=outcome, note=note))
     request.attempts += 1

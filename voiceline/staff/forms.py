@@ -10,6 +10,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     PasswordField,
     RadioField,
     SelectField,
@@ -64,6 +65,13 @@ class AttemptForm(FlaskForm):
                          validators=[InputRequired("Choose how the call went.")])
     note = TextAreaField("Note about this call (optional)", validators=[Optional(), Length(max=NOTE_LIMIT)],
                          render_kw={"rows": 3})
+    # How many attempts the page showed: a second post of the same page (a double click, the
+    # browser's resend) finds one more and saves nothing.
+    attempts_seen = HiddenField()
+
+    def expected_attempts(self) -> int | None:
+        seen = (self.attempts_seen.data or "").strip()
+        return int(seen) if seen.isdigit() else None
 
 
 class NoteForm(FlaskForm):

@@ -144,6 +144,9 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
     mine = holder is not None and holder.id == me.id
     closed_by = db.session.get(StaffUser, item.closed_by_id) if item.closed_by_id else None
     given = ordered(item.answers, questions)
+    attempt_form = attempt_form or AttemptForm(formdata=None)
+    if attempt_form.expected_attempts() is None:
+        attempt_form.attempts_seen.data = str(item.attempts)
     return render_template(
         "staff/detail.html", item=item, history=history, now=now, words=words,
         phone=display(item.phone), language=answers.LANGUAGES.get(item.language, item.language),
@@ -160,7 +163,7 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
         messages=messages(item, history.recordings),
         playback=bool(current_app.config["TWILIO_ACCOUNT_SID"]),
         other_requests=[(other, answers.reason_words(other.reason)) for other in history.other_requests],
-        languages=answers.LANGUAGES, attempt_form=attempt_form or AttemptForm(formdata=None),
+        languages=answers.LANGUAGES, attempt_form=attempt_form,
         note_form=note_form or NoteForm(formdata=None),
     ), status
 

@@ -85,7 +85,8 @@ def log_attempt(callback_id: int):
         return render_detail(callback_id, attempt_form=form, status=400)
     try:
         item = work.log_attempt(db.session, callback_id, staff(), form.outcome.data, form.note.data,
-                                now_utc(), policy(), address=address())
+                                now_utc(), policy(), address=address(),
+                                expected_attempts=form.expected_attempts())
     except work.QueueError as exc:
         return _failed(exc, callback_id)
     message = _attempt_message(item, form.outcome.data)
