@@ -200,3 +200,8 @@ def created_numbers(app, callback_ids: list[int]) -> list[int]:
         sids = dict(db.session.execute(
             sa.select(CallbackRequest.id, CallbackRequest.call_sid).where(CallbackRequest.id.in_(callback_ids))).all())
     return [int(sids[i][2:]) for i in callback_ids]
+
+
+def test_every_page_says_which_zone_its_times_are_in(app, coordinator):
+    footer = coordinator.page("/staff/").one("footer", class_="site-footer")
+    assert "All times are clinic time (America/New_York, E" in footer.text  # EST or EDT, by season

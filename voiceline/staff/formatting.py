@@ -29,6 +29,14 @@ def _day(local: dt.datetime, today: dt.date) -> str:
     return text if local.year == today.year else f"{text} {local.year}"
 
 
+@bp.app_template_global("clinic_zone_words")
+def clinic_zone_words() -> str:
+    """Said once on every page, so a time in a row needs no zone of its own: "America/New_York,
+    EST" (the abbreviation as it is now, EDT in summer)."""
+    zone = clinic_zone()
+    return f"{zone.key}, {now_utc().astimezone(zone).tzname()}"
+
+
 @bp.app_template_filter("clinic_time")
 def clinic_time(value: dt.datetime | None) -> str:
     if value is None:
