@@ -50,6 +50,20 @@ def test_next_claim_attempt_and_list_json(app, runner):
     assert listed == 1
 
 
+def test_every_record_the_cli_prints_is_an_audited_look(app, runner):
+    factories.staff(app, "ana@clinic.example", name="Ana")
+    callback_id = factories.callback(app, phone="+16175550101")
+    for _ in range(2):  # a claim, then a renewal of it: both print the whole record
+        code, out = invoke(runner, "callbacks", "claim", str(callback_id), "--staff", "ana@clinic.example")
+        assert code == 0 and json.loads(out)["phone"] == "+16175550101"
+    with app.app_context():
+        actions = db.session.execute(
+            sa.select(AuditEntry.action, AuditEntry.actor).where(AuditEntry.callback_id == callback_id)
+            .order_by(AuditEntry.id)).all()
+    assert actions == [("claim", "cli:ana@clinic.example"), ("view_callback", "cli:ana@clinic.example"),
+                       ("view_callback", "cli:ana@clinic.example")]
+
+
 def test_next_on_an_empty_queue(app, runner):
     factories.staff(app, "ana@clinic.example")
     code, out = invoke(runner, "callbacks", "next", "--staff", "ana@clinic.example")

@@ -60,7 +60,11 @@ def _policy() -> work.Policy:
     return work.Policy.from_config(current_app.config)
 
 
-def _show(request: CallbackRequest) -> None:
+def _show(request: CallbackRequest, staff: StaffUser) -> None:
+    """Print the whole record, and audit the look (as the request page does for every view):
+    a renewed claim prints it too, and a renewal is not audited as a claim."""
+    audit.record(db.session, "view_callback", staff=staff, actor=f"cli:{staff.email}", callback_id=request.id)
+    db.session.commit()
     click.echo(json.dumps(callback_dicts(db.session, [request])[0], indent=2, ensure_ascii=False))
 
 
@@ -79,7 +83,7 @@ def claim(callback_id: int, staff_email: str) -> None:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    _show(request)
+    _show(request, staff)
 
 
 @callbacks_cli.command("next")
@@ -92,7 +96,7 @@ def next_request(staff_email: str) -> None:
     if request is None:
         click.echo("The queue is empty.")
         return
-    _show(request)
+    _show(request, staff)
 
 
 @callbacks_cli.command("attempt")
@@ -110,4 +114,4 @@ def attempt(callback_id: int, outcome: str, staff_email: str, note: str | None) 
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    _show(request)
+    _show(request, staff)
