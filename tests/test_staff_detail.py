@@ -58,6 +58,12 @@ def dl(doc, class_) -> dict[str, str]:
     return {div.one("dt").text: div.one("dd").text for div in box.find_all("div")}
 
 
+def test_a_missed_call_never_asked_about_voicemail_is_treated_as_no(app, coordinator):
+    callback_id = add_request(app, voicemail_ok=None, reason="missed_call", requested_by_caller=False, missed=True)
+    facts = dl(coordinator.page(f"/staff/callbacks/{callback_id}"), "facts")
+    assert facts["Voicemail may name the clinic?"] == "Not asked, so do not say the clinic's name"
+
+
 def test_every_answer_with_its_question_and_the_full_number(app, coordinator):
     candidacy_call(app, answers=("1", "2", "1", "1", "2"))
     item = only_request(app)

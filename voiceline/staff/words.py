@@ -52,7 +52,7 @@ AUDIT_ACTIONS = {
 }
 
 VOICEMAIL = {True: "Yes, we may say the clinic's name", False: "No, do not say the clinic's name",
-             None: "Not asked"}
+             None: "Not asked, so do not say the clinic's name"}
 
 
 def first_upper(text: str) -> str:
