@@ -126,6 +126,24 @@ def test_history_earlier_calls_other_requests_and_crisis_presses(app, coordinato
     assert call.call_sid not in doc.one("main").text  # Twilio ids are not for coordinators
 
 
+def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, coordinator):
+    candidacy_call(app)  # from +16175550123, to be called back there
+    candidacy_call(app, other_number="6175559876")  # the same phone, asking to be called elsewhere
+    with app.app_context():
+        first, second = db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()
+        assert (first.phone, second.phone) == ("+16175550123", "+16175559876")
+    for item, other, other_phone in ((second, first, "(617) 555-0123"), (first, second, "(617) 555-9876")):
+        doc = coordinator.page(f"/staff/callbacks/{item.id}")
+        notice = doc.one("p", id="open-elsewhere")
+        assert "This caller has another open request" in notice.text
+        assert notice.one("a").get("href") == f"/staff/callbacks/{other.id}"
+        others = doc.one("section", **{"aria-labelledby": "others-h"}).text
+        assert f"#{other.id}" in others and f"call back at {other_phone}" in others
+    facts = dl(coordinator.page(f"/staff/callbacks/{second.id}"), "facts")
+    assert facts["Called from"].startswith("(617) 555-0123")
+    assert "Called from" not in dl(coordinator.page(f"/staff/callbacks/{first.id}"), "facts")
+
+
 def test_caller_supplied_text_is_escaped(app, coordinator):
     phone = Phone(app, from_number="+16175550177")
     phone.call()

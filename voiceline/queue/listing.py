@@ -85,6 +85,16 @@ def calls_of(request: CallbackRequest):
     return sa.or_(Call.caller == request.phone, Call.callback_id == request.id, Call.call_sid == request.call_sid)
 
 
+def related_requests(request: CallbackRequest):
+    """SQL: requests from the same person as far as the line can tell: the same number to call
+    back, a number they called from, or made by a call from this request's number. Listed on
+    the page, never merged: a caller who gives another number may be using someone else's phone."""
+    caller_ids = sa.select(Call.caller).where(calls_of(request), Call.caller.is_not(None))
+    made_from_here = sa.select(Call.callback_id).where(Call.caller == request.phone, Call.callback_id.is_not(None))
+    return sa.or_(CallbackRequest.phone == request.phone, CallbackRequest.phone.in_(caller_ids),
+                  CallbackRequest.id.in_(made_from_here))
+
+
 def recording_belongs(session: Session, request: CallbackRequest, recording_sid: str) -> bool:
     """Only messages left on the calls its page lists can be played from a request's page."""
     if recording_sid == request.recording_sid:
@@ -122,7 +132,7 @@ def history(session: Session, request: CallbackRequest) -> History:
         .order_by(Call.started_at.desc()).limit(50)).all()
     call_sids = [c.call_sid for c in calls]
     others = session.scalars(
-        sa.select(CallbackRequest).where(CallbackRequest.phone == request.phone, CallbackRequest.id != request.id)
+        sa.select(CallbackRequest).where(related_requests(request), CallbackRequest.id != request.id)
         .order_by(CallbackRequest.created_at.desc()).limit(50)).all()
     recordings = session.scalars(
         sa.select(Recording).where(Recording.call_sid.in_(call_sids)).order_by(Recording.created_at.desc())

@@ -162,7 +162,11 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
         claim_minutes=current_app.config["CLAIM_TIMEOUT_MINUTES"],
         messages=messages(item, history.recordings),
         playback=bool(current_app.config["TWILIO_ACCOUNT_SID"]),
-        other_requests=[(other, answers.reason_words(other.reason)) for other in history.other_requests],
+        other_requests=[(other, answers.reason_words(other.reason), display(other.phone))
+                        for other in history.other_requests],
+        open_elsewhere=[other for other in history.other_requests if other.status == OPEN],
+        called_from=next((display(call.caller) for call in history.calls
+                          if call.call_sid == item.call_sid and call.caller and call.caller != item.phone), None),
         languages=answers.LANGUAGES, attempt_form=attempt_form,
         note_form=note_form or NoteForm(formdata=None),
     ), status
