@@ -1,6 +1,7 @@
 """The queue page: order, what each row shows, filters, pages, and staying fast."""
 
 import datetime as dt
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
@@ -205,3 +206,32 @@ def created_numbers(app, callback_ids: list[int]) -> list[int]:
 def test_every_page_says_which_zone_its_times_are_in(app, coordinator):
     footer = coordinator.page("/staff/").one("footer", class_="site-footer")
     assert "All times are clinic time (America/New_York, E" in footer.text  # EST or EDT, by season
+
+
+@pytest.mark.parametrize("typed", ["(617) 555-0123", "617-555-0123", "+1 617 555 0123", "16175550123"])
+def test_find_a_caller_by_their_whole_number(app, coordinator, typed):
+    wanted = add_request(app, phone="+16175550123")
+    add_request(app, phone="+16175559123")
+    add_request(app, phone="+16175550124")
+    doc = coordinator.page("/staff/?" + urlencode({"phone": typed, "status": "all"}))
+    assert ids(doc) == [wanted]
+    assert "matching your filters" in doc.one("p", class_="lead").text
+    assert doc.one("input", name="phone").get("value") == typed
+    # The audit log keeps only the last four digits of what was searched for.
+    assert audit_rows(app, "list_callbacks")[-1].detail["phone"].endswith("0123")
+    assert "5550123" not in str(audit_rows(app, "list_callbacks")[-1].detail)
+
+
+def test_find_callers_by_the_last_four_digits(app, coordinator):
+    first = add_request(app, phone="+16175550123", created_at=ago(hours=2))
+    second = add_request(app, phone="+12125550123", created_at=ago(hours=1))
+    add_request(app, phone="+16175550124")
+    assert ids(coordinator.page("/staff/?phone=0123")) == [first, second]
+
+
+@pytest.mark.parametrize("typed", ["123", "555-01", "12345678901234", "%123", "abcd"])
+def test_a_search_that_is_not_a_number_says_so(app, coordinator, typed):
+    add_request(app, phone="+16175550123")
+    doc = coordinator.page("/staff/?" + urlencode({"phone": typed}))
+    assert doc.one("p", class_="error-message").text == "Error: Enter a 10-digit US number, or its last 4 digits."
+    assert len(ids(doc)) == 1  # the queue as if nothing was typed

@@ -34,6 +34,7 @@ class Filters:
     reason: str | None = None
     language: str | None = None
     mine: bool = False
+    phone: str | None = None  # a whole number in E.164, or its last four digits
 
 
 def queue_query(filters: Filters, staff: StaffUser | None, now: dt.datetime, policy: Policy) -> sa.Select:
@@ -46,6 +47,9 @@ def queue_query(filters: Filters, staff: StaffUser | None, now: dt.datetime, pol
         stmt = stmt.where(CallbackRequest.language == filters.language)
     if filters.mine and staff is not None:
         stmt = stmt.where(held_by(staff.id, now, policy))
+    if filters.phone:
+        stmt = stmt.where(CallbackRequest.phone == filters.phone if filters.phone.startswith("+")
+                          else CallbackRequest.phone.endswith(filters.phone, autoescape=True))
     if filters.status == "closed":
         return stmt.order_by(CallbackRequest.closed_at.desc(), CallbackRequest.id.desc())
     return stmt.order_by(CallbackRequest.priority, CallbackRequest.created_at, CallbackRequest.id)

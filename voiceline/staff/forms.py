@@ -22,6 +22,7 @@ from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
 from voiceline.auth import MIN_PASSWORD_LENGTH
 from voiceline.models.staff import ADMIN, COORDINATOR
+from voiceline.phones import parse_keyed_us_number
 from voiceline.queue.answers import LANGUAGES, REASONS
 from voiceline.queue.work import NOTE_LIMIT, OUTCOMES
 from voiceline.staff.words import AUDIT_ACTIONS
@@ -44,6 +45,15 @@ class SignInForm(FlaskForm):
                              render_kw={"autocomplete": "current-password"})
 
 
+def phone_search(raw: str) -> str | None:
+    """What a coordinator typed to find a caller: "+1XXXXXXXXXX" for a whole number (any
+    punctuation), "1234" for the last four digits, or None if it is neither."""
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if len(digits) == 4:
+        return digits
+    return parse_keyed_us_number(digits)
+
+
 class QueueFiltersForm(FlaskForm):
     class Meta:
         csrf = False
@@ -53,6 +63,12 @@ class QueueFiltersForm(FlaskForm):
     reason = SelectField("Reason", choices=choices([("", "Any reason"), *REASONS.items()]), default="")
     language = SelectField("Language", choices=choices([("", "Any language"), *LANGUAGES.items()]), default="")
     mine = BooleanField("Only requests I am working on")
+    phone = StringField("Phone number, or its last 4 digits", validators=[Optional(), Length(max=32)],
+                        render_kw={"inputmode": "tel", "autocomplete": "off"})
+
+    def validate_phone(self, field) -> None:
+        if field.data and phone_search(field.data) is None:
+            raise ValidationError("Enter a 10-digit US number, or its last 4 digits.")
 
     def value(self, name: str):
         """The field's value, or its default when the query string held something invalid."""

@@ -22,7 +22,7 @@ from voiceline.phones import display, last_four, mask
 from voiceline.queue import answers, listing, work
 from voiceline.staff import words
 from voiceline.staff.blueprint import address, bp, policy, staff
-from voiceline.staff.forms import AttemptForm, NoteForm, QueueFiltersForm
+from voiceline.staff.forms import AttemptForm, NoteForm, QueueFiltersForm, phone_search
 
 SAFETY_PER_PAGE = 50
 
@@ -85,11 +85,15 @@ def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rule
 def queue():
     form = QueueFiltersForm(formdata=request.args)
     form.validate()
+    typed = (form.value("phone") or "").strip()
     filters = listing.Filters(status=form.value("status"), reason=form.value("reason") or None,
-                              language=form.value("language") or None, mine=bool(form.value("mine")))
+                              language=form.value("language") or None, mine=bool(form.value("mine")),
+                              phone=phone_search(typed) if typed else None)
     page_number = request.args.get("page", 1, type=int)
+    # The audit log keeps what was searched for as lists do: the last four digits.
     shown = {"status": filters.status, "reason": filters.reason, "language": filters.language,
-             "mine": filters.mine or None, "page": page_number}
+             "mine": filters.mine or None, "phone": mask(filters.phone) if filters.phone else None,
+             "page": page_number}
     audit.record(db.session, "list_callbacks", staff=staff(), address=address(),
                  detail={k: v for k, v in shown.items() if v is not None})
     db.session.commit()
@@ -98,7 +102,8 @@ def queue():
     page = listing.queue_page(db.session, filters, staff(), now, rules, page=page_number)
     questions = flow_questions()
     args = {k: v for k, v in {"status": filters.status, "reason": filters.reason, "language": filters.language,
-                              "mine": "y" if filters.mine else None}.items() if v}
+                              "mine": "y" if filters.mine else None, "phone": typed if filters.phone else None}.items()
+            if v}
     return render_template("staff/queue.html", form=form, filters=filters, page=page, now=now,
                            rows=[row(item, now, questions, rules) for item in page.items], args=args,
                            sla_hours=current_app.config["CALLBACK_SLA_HOURS"])
