@@ -320,6 +320,43 @@ def test_same_key_twice_in_yaml_is_not_silently_merged(tmp_path):
     only(problems_in(prompts), "flow.yaml", "main_menu", "same key")
 
 
+def test_a_key_given_twice_in_a_language_file_names_the_line(tmp_path):
+    """A pasted second `insurance:` would silently replace the first."""
+    prompts = copy_prompts(tmp_path)
+    text = replace_text(prompts, "en.yaml", "  what_to_expect:\n", "  insurance:\n    cost: Free.\n  what_to_expect:\n")
+    line = text.splitlines().index("  insurance:", text.splitlines().index("  insurance:") + 1) + 1
+    problem = only(problems_in(prompts), "en.yaml", None, "given twice", "insurance")
+    assert f"line {line}," in problem.message
+
+
+def test_a_node_given_twice_names_the_line(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "flow.yaml", "  prescreen_intro:\n", "  goodbye_twice:\n    kind: goodbye\n    text: system.goodbye\n"
+                 "  goodbye_twice:\n    kind: goodbye\n    text: system.goodbye\n  prescreen_intro:\n")
+    find(problems_in(prompts), "flow.yaml", None, "given twice", "goodbye_twice")
+
+
+@pytest.mark.parametrize("reason", ["a" * 41, "Billing-Question", "[candidacy]"])
+def test_a_reason_calls_cannot_carry_or_store(tmp_path, reason):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "flow.yaml", "reason: insurance, next: insurance_coverage",
+                 f"reason: {reason}, next: insurance_coverage")
+    find(problems_in(prompts), "flow.yaml", "main_menu", "option 2", "at most 40 characters")
+
+
+def test_a_node_name_too_long_for_an_action_url(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    long_name = "n" * 65
+    replace_text(prompts, "flow.yaml", "  main_menu:\n    kind: menu", f"  {long_name}:\n    kind: menu")
+    find(problems_in(prompts), "flow.yaml", long_name, "at most 64 characters")
+
+
+def test_a_version_too_long_to_store(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    edit(prompts, "flow.yaml", lambda data: data.update(version="2026-11-27 after the big review of the menus"))
+    find(problems_in(prompts), "flow.yaml", None, "'version' is at most 31 characters")
+
+
 def test_bilingual_on_a_node_other_than_the_start(tmp_path):
     prompts = copy_prompts(tmp_path)
     edit(prompts, "flow.yaml", lambda f: f["nodes"]["main_menu"].update(bilingual=True))

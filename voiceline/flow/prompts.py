@@ -41,7 +41,12 @@ from voiceline.flow.model import (
 FLOW_FILE = "flow.yaml"
 OPTION_KEYS = set("0123456789")
 LANGUAGE_TAG = re.compile(r"^[a-z]{2}-[A-Z]{2}$")
-NODE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+# Names travel in action URLs (voice/params.py takes at most 64 characters) and are stored:
+# nodes and fields in 64-character columns, a reason in a 40-character one.
+NODE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+REASON = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# A call stores "<version>+<8-character fingerprint>" in a 40-character column.
+VERSION_MAX = 40 - 9
 
 FIELDS_BY_KIND: dict[str, set[str]] = {
     MENU: {"text", "options", "bilingual", "crisis_reminder"},
@@ -109,6 +114,24 @@ def _yaml_key(key: Any) -> str:
     return str(key)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error: YAML keeps
+    the last one without a word, so a pasted second `insurance:` would replace the first."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark, f"the key {key!r} is given twice",
+                        key_node.start_mark)
+                if isinstance(key, (str, int, float, bool)):
+                    seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path, problems: list[Problem]) -> dict | None:
     name = _display(path)
     try:
@@ -120,7 +143,7 @@ def _read_yaml(path: Path, problems: list[Problem]) -> dict | None:
         problems.append(Problem(name, None, f"cannot be read ({exc})"))
         return None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -184,12 +207,19 @@ def _load_language(directory: Path, code: str, problems: list[Problem]) -> Langu
     )
 
 
+REASON_RULE = "'reason' must be a name in lower-case letters, digits and _ (at most 40 characters)"
+
+
+def _is_reason(value: Any) -> bool:
+    return isinstance(value, str) and REASON.match(value) is not None
+
+
 def _parse_node(node_id: str, raw: Any, file: str, problems: list[Problem]) -> Node | None:
     def problem(message: str) -> None:
         problems.append(Problem(file, node_id, message))
 
     if not NODE_ID.match(node_id):
-        problem("node names use lower-case letters, digits and _ only")
+        problem("node names use lower-case letters, digits and _ only (at most 64 characters)")
     if not isinstance(raw, dict):
         problem("must be a mapping with at least 'kind'")
         return None
@@ -239,7 +269,16 @@ def _parse_node(node_id: str, raw: Any, file: str, problems: list[Problem]) -> N
                 if not isinstance(spec.get("label"), str) or not isinstance(spec.get("next"), str):
                     problem(f"option {key} needs 'label' (a text key) and 'next' (a node)")
                     continue
+                if "reason" in spec and not _is_reason(spec["reason"]):
+                    problem(f"option {key}: {REASON_RULE}")
+                    spec.pop("reason")
+                if "lang" in spec and not isinstance(spec["lang"], str):
+                    problem(f"option {key}: 'lang' must be a language code such as es")
+                    spec.pop("lang")
                 value = spec.get("value")
+                if isinstance(value, (list, dict)):
+                    problem(f"option {key}: 'value' must be one word or number, not a list or mapping")
+                    value = None
                 if value is not None:
                     value = _yaml_key(value)
                 if kind == CHOICE and value is None:
@@ -266,9 +305,11 @@ def _parse_node(node_id: str, raw: Any, file: str, problems: list[Problem]) -> N
     if field is not None and (not isinstance(field, str) or not NODE_ID.match(field)):
         problem("'field' must be a name in lower-case letters, digits and _")
         field = None
-    for ref in ("next", "fallback", "reason"):
+    for ref in ("next", "fallback"):
         if ref in raw and not isinstance(raw[ref], str):
             problem(f"'{ref}' must be a name")
+    if "reason" in raw and not _is_reason(raw["reason"]):
+        problem(REASON_RULE)
     return Node(
         id=node_id,
         kind=kind,
@@ -276,7 +317,7 @@ def _parse_node(node_id: str, raw: Any, file: str, problems: list[Problem]) -> N
         options=tuple(options),
         next=raw.get("next") if isinstance(raw.get("next"), str) else None,
         field=field,
-        reason=raw.get("reason") if isinstance(raw.get("reason"), str) else None,
+        reason=raw["reason"] if _is_reason(raw.get("reason")) else None,
         fallback=raw.get("fallback") if isinstance(raw.get("fallback"), str) else None,
         hints=text_field("hints"),
         skip_key=skip_key,
@@ -431,6 +472,9 @@ def load_flow(directory: Path) -> Flow:
         raise FlowError(problems, directory)
     top = {k: _yaml_key(v) if k in ("start", "main_menu", "escalate_to", "crisis_key", "version") else v
            for k, v in top.items()}
+    if len(top["version"]) > VERSION_MAX:
+        problems.append(Problem(flow_file, None, f"'version' is at most {VERSION_MAX} characters (each call "
+                                                 f"stores it with the files' fingerprint), got {len(top['version'])}"))
     if top["crisis_key"] not in OPTION_KEYS:
         problems.append(Problem(flow_file, None, f"crisis_key must be a single digit, got {top['crisis_key']!r}"))
 
