@@ -264,7 +264,44 @@ def test_unknown_placeholder_in_a_system_text(tmp_path):
     prompts = copy_prompts(tmp_path)
     edit(prompts, "es.yaml", lambda d: d["texts"]["system"].update(
         transfer_closed="Servicios al paciente está cerrado. {horario}"))
-    only(problems_in(prompts), "es.yaml", None, "'system.transfer_closed'", "{horario}")
+    problems = problems_in(prompts)
+    find(problems, "es.yaml", None, "'system.transfer_closed'", "uses {horario}")
+    find(problems, "es.yaml", None, "'system.transfer_closed'", "must use {hours}")  # the misspelt one
+    assert len(problems) == 2, described(problems)
+
+
+@pytest.mark.parametrize(("key", "text", "missing"), [
+    ("option", "{label}.", "{key}"),  # a menu option with no "press N"
+    ("transfer_closed", "Patient services is closed right now.", "{hours}"),
+])
+def test_a_system_text_without_what_the_line_fills_in(tmp_path, key, text, missing):
+    prompts = copy_prompts(tmp_path)
+    edit(prompts, "en.yaml", lambda d: d["texts"]["system"].update({key: text}))
+    only(problems_in(prompts), "en.yaml", None, f"'system.{key}'", f"must use {missing}")
+
+
+def test_the_callback_confirmation_must_read_back_the_number(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    edit(prompts, "es.yaml", lambda d: d["texts"]["callback"].update(confirmation="Gracias. Le llamaremos {when}."))
+    only(problems_in(prompts), "es.yaml", None, "'callback.confirmation'", "must use {last4}")
+
+
+def test_a_skippable_question_says_its_skip_key(tmp_path):
+    """A digit written into the text would be left behind when skip_key changes in flow.yaml."""
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "en.yaml", "To skip this question, press {skip_key}.", "To skip this question, press 1.")
+    only(problems_in(prompts), "en.yaml", "insurance_carrier", "'insurance.carrier'", "must use {skip_key}")
+
+
+def test_the_skip_key_is_read_from_the_flow(tmp_path, make_app):
+    from tests.phone import Phone
+
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "flow.yaml", 'skip_key: "1"', 'skip_key: "0"')
+    phone = Phone(make_app(PROMPTS_DIR=str(prompts)))
+    phone.call()
+    phone.press_through("1", "2", "1", "1")  # English, insurance, uses insurance, commercial
+    assert "To skip this question, press 0." in phone.text()
 
 
 def test_placeholder_allowed_in_one_text_but_not_another(tmp_path):

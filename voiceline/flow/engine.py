@@ -149,7 +149,7 @@ class Engine:
         return [Gather(action=target, says=says, lang=lang), Redirect(target)]
 
     def _speech(self, node: Node, state: CallState, says: list[Say]) -> list[Verb]:
-        says.append(self.say(state.lang, node.text))
+        says.append(self.say(state.lang, node.text, **({"skip_key": node.skip_key} if node.skip_key else {})))
         target = Target.step(state)
         hints = self.flow.text(state.lang, node.hints) if node.hints else None
         return [Gather(action=target, says=says, lang=state.lang, num_digits=1, speech=True, hints=hints),

@@ -408,6 +408,10 @@ def _check_texts(
     problems: list[Problem],
 ) -> None:
     used: dict[str, str] = {}  # text key -> node that uses it
+    # A speech node that can be skipped says its key: {skip_key}, never a digit written in
+    # the text that a change of skip_key in flow.yaml would leave behind.
+    node_placeholders = {node.text: frozenset({"skip_key"}) for node in nodes.values()
+                         if node.kind == SPEECH and node.skip_key and node.text}
     reasons = {"general", "missed_call"}
     for node in nodes.values():
         for key in [node.text, node.hints, *(o.label for o in node.options)]:
@@ -437,11 +441,20 @@ def _check_texts(
                             f"text '{key}' has empty braces {{}}: put a name inside, "
                             "such as {clinic_name}, or remove them")
                 )
-            unknown = names - allowed_placeholders(key)
+            own = node_placeholders.get(key, frozenset())
+            unknown = names - allowed_placeholders(key) - own
             if unknown:
                 problems.append(
                     Problem(file, used.get(key) or None,
                             f"text '{key}' uses {{{', '.join(sorted(unknown))}}}, which the line cannot fill here")
+                )
+            missing = (REQUIRED_TEXTS.get(key, frozenset()) | own) - names
+            if missing:
+                problems.append(
+                    Problem(file, used.get(key) or None,
+                            f"text '{key}' must use {{{'}, {'.join(sorted(missing))}}}: the line fills it in "
+                            "(a key to press, a number read back, the hours), and without it the caller "
+                            "would not hear it")
                 )
     if len(languages) == len(LANGUAGES):
         en, es = (set(languages[c].texts) for c in LANGUAGES)
