@@ -14,7 +14,8 @@ from voiceline import create_app
 from voiceline.config import ConfigError, load_settings
 from voiceline.hours import BusinessHours
 
-PRODUCTION = {"VOICELINE_ENV": "production", "SECRET_KEY": "s3cret-key", "TWILIO_AUTH_TOKEN": "twilio-token"}
+PRODUCTION = {"VOICELINE_ENV": "production", "SECRET_KEY": "s3cret-key", "TWILIO_AUTH_TOKEN": "twilio-token",
+              "DATABASE_URL": "postgresql://db.example/voiceline"}
 
 
 def load(tmp_path, **values):
@@ -199,10 +200,19 @@ def test_database_url_is_normalised(tmp_path, raw, url):
 
 
 @pytest.mark.parametrize("raw", [None, ""])
-def test_default_database_is_sqlite_in_the_instance_path(tmp_path, raw):
-    settings = load(tmp_path, DATABASE_URL=raw)
+def test_default_database_in_development_is_sqlite_in_the_instance_path(tmp_path, raw):
+    settings = load(tmp_path, VOICELINE_ENV="development", DATABASE_URL=raw)
     assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'voiceline.db'}"
     assert settings["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"timeout": 5}, "hide_parameters": True}
+
+
+@pytest.mark.parametrize("raw", [None, "", "  "])
+def test_production_never_falls_back_to_a_local_file(tmp_path, raw):
+    # One SQLite file per host would split the calls of a line served by several hosts.
+    with pytest.raises(ConfigError, match=r"^DATABASE_URL is not set \(required outside development"):
+        load(tmp_path, DATABASE_URL=raw)
+    explicit = load(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'one-host.db'}")
+    assert explicit["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'one-host.db'}"
 
 
 def test_postgres_gets_a_statement_timeout(tmp_path):

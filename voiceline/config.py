@@ -132,13 +132,19 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
         raise ConfigError(f"LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
     statement_timeout = _int(source, "DB_STATEMENT_TIMEOUT_MS", 0, 600_000)
-    url = database_url(source.get("DATABASE_URL"), instance_path)
+    secret_key, auth_token = secret("SECRET_KEY"), secret("TWILIO_AUTH_TOKEN")
+    raw_url = (source.get("DATABASE_URL") or "").strip()
+    if not raw_url and not development:
+        # The SQLite default is one file on one machine: a second host would keep its own calls.
+        raise ConfigError("DATABASE_URL is not set (required outside development; PostgreSQL, "
+                          "or sqlite:///path for a single host)")
+    url = database_url(raw_url, instance_path)
 
     return {
         "VOICELINE_ENV": env,
         "DEVELOPMENT": development,
-        "SECRET_KEY": secret("SECRET_KEY"),
-        "TWILIO_AUTH_TOKEN": secret("TWILIO_AUTH_TOKEN"),
+        "SECRET_KEY": secret_key,
+        "TWILIO_AUTH_TOKEN": auth_token,
         "TWILIO_ACCOUNT_SID": (source.get("TWILIO_ACCOUNT_SID") or "").strip() or None,
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, statement_timeout),
