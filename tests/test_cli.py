@@ -189,3 +189,17 @@ def test_finish_stale_queues_a_spanish_missed_call_in_spanish(app, runner):
         [request] = db.session.scalars(sa.select(CallbackRequest)).all()
         assert (call.language, call.outcome, call.ended_at) == ("es", "missed", last_step)
         assert (request.language, request.reason, request.answers) == ("es", "missed_call", {"age_18_or_older": "yes"})
+
+
+def test_a_database_that_does_not_answer_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    """The release step (`voiceline db upgrade`) on a database it cannot reach."""
+    from click.testing import CliRunner
+
+    from voiceline.cli import cli
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    env = {"VOICELINE_ENV": "production", "SECRET_KEY": "x", "TWILIO_AUTH_TOKEN": "y",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'no-such-folder' / 'voiceline.db'}"}
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip() == "voiceline: the database did not answer: unable to open database file"

@@ -131,11 +131,17 @@ def test_malformed_setting_names_the_variable(tmp_path, name, value):
         ("BUSINESS_HOURS", "Funday 08:00-18:00", "BUSINESS_HOURS: unknown day 'Funday'"),
         ("HOLIDAYS", "Xmas", "HOLIDAYS: expected US, none or dates like 2026-12-24, got 'Xmas'"),
         ("CLINIC_TIMEZONE", "Mars/Olympus", "CLINIC_TIMEZONE: unknown time zone 'Mars/Olympus'"),
+        ("CLINIC_TIMEZONE", "America", "CLINIC_TIMEZONE: unknown time zone 'America'"),  # a folder of zones
+        ("DATABASE_URL", "not-a-url", "DATABASE_URL: not a database URL (expected postgresql://"),
+        ("DATABASE_URL", "mysql://clinic:pw@db.example/voiceline", "DATABASE_URL: mysql:// is not supported"),
+        ("DATABASE_URL", "postgresql+psycopg2://db.example/voiceline",
+         "DATABASE_URL: the psycopg2 driver is not installed: write postgresql://"),
     ],
 )
 def test_malformed_setting_messages(tmp_path, name, value, message):
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
         load(tmp_path, **{name: value})
+    assert ":pw@" not in str(caught.value)  # a URL's password is never repeated
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,22 @@ def _create_app():
     return app
 
 
-cli = FlaskGroup(
+class VoicelineGroup(FlaskGroup):
+    """A database that does not answer is one line naming the problem (the release step's
+    log, a terminal), not a page of SQLAlchemy's stack frames. Other errors still show theirs."""
+
+    def invoke(self, ctx: click.Context):
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            click.echo(f"voiceline: the database did not answer: {reason}", err=True)
+            sys.exit(1)
+
+
+cli = VoicelineGroup(
     name="voiceline",
     create_app=_create_app,
     help="Voiceline, the clinics' telephone intake line.",

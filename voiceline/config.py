@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from voiceline.hours import BusinessHours, HoursError, parse_holidays
 from voiceline.phones import normalize_dial_target
 
@@ -64,13 +67,34 @@ def _int(source: Mapping[str, Any], name: str, low: int, high: int) -> int:
     return value
 
 
+# What DATABASE_URL may name: backend -> the drivers installed for it (None: the default).
+SUPPORTED_DATABASES = {"postgresql": ("psycopg",), "sqlite": (None, "pysqlite")}
+
+
 def database_url(raw: str | None, instance_path: Path) -> str:
-    """Normalise DATABASE_URL; Heroku-style ``postgres://`` URLs get the psycopg 3 driver."""
+    """Normalise DATABASE_URL; Heroku-style ``postgres://`` URLs get the psycopg 3 driver.
+
+    A URL this app cannot use is a ConfigError naming its scheme (never the URL: it may
+    carry a password), not a traceback from deep inside SQLAlchemy at the first request.
+    """
     if not raw:
         return f"sqlite:///{instance_path / 'voiceline.db'}"
     for prefix in ("postgres://", "postgresql://"):
         if raw.startswith(prefix):
-            return "postgresql+psycopg://" + raw[len(prefix):]
+            raw = "postgresql+psycopg://" + raw[len(prefix):]
+            break
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL: not a database URL (expected postgresql://user@host/name "
+                          "or sqlite:///path)") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend not in SUPPORTED_DATABASES:
+        raise ConfigError(f"DATABASE_URL: {backend}:// is not supported: use PostgreSQL (postgresql://...) "
+                          "or SQLite (sqlite:///path)")
+    if (driver or None) not in SUPPORTED_DATABASES[backend]:
+        raise ConfigError(f"DATABASE_URL: the {driver} driver is not installed: write {backend}:// "
+                          f"(Voiceline uses {SUPPORTED_DATABASES[backend][0] or 'the standard driver'})")
     return raw
 
 
@@ -92,7 +116,7 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
 
     try:
         tz = ZoneInfo((source.get("CLINIC_TIMEZONE") or SETTINGS["CLINIC_TIMEZONE"]).strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones: OSError
         raise ConfigError(f"CLINIC_TIMEZONE: unknown time zone {source.get('CLINIC_TIMEZONE')!r}") from None
 
     try:
