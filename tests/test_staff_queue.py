@@ -50,6 +50,7 @@ def test_row_shows_masked_phone_and_the_callers_answers_in_words(app, coordinato
     assert (row["Reason"], row["Language"], row["Best time"]) == ("Insurance and cost", "Spanish", "Evening")
     assert row["What they told us"] == "pays by insurance · plan VA/TRICARE · carrier Aetna"
     assert row["Waiting"] == "3 h 5 min" and row["Tries"] == "2" and row["Who has it"] == "Nobody yet"
+    assert html(response).one("span", class_="tag-language").text == "Spanish"  # stands out in the list
 
 
 def test_summary_follows_the_order_of_the_questions(app, coordinator):

@@ -35,6 +35,7 @@ class Row:
     phone: str  # masked: •••-•••-0123
     last_four: str
     language: str
+    not_english: bool  # tagged in the list, so the coordinator who speaks it can pick it out
     reason: str
     missed: bool
     window: str
@@ -69,7 +70,7 @@ def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rule
     holder = item.claimed_by if live else None  # joined by queue_page: no query here
     return Row(
         id=item.id, phone=mask(item.phone), last_four=last_four(item.phone),
-        language=answers.LANGUAGES.get(item.language, item.language),
+        language=answers.LANGUAGES.get(item.language, item.language), not_english=item.language != "en",
         reason=answers.reason_words(item.reason), missed=item.missed,
         window=answers.WINDOWS.get(item.preferred_window or "", "Not given"),
         summary=answers.summary(ordered(item.answers, questions)), created_at=item.created_at,
