@@ -265,17 +265,3 @@ class BusinessHours:
                 if ranges:
                     return ExpectedCallback(day, within_window)
         return None
-        minute = local.hour * 60 + local.minute
-        window_start, window_end = CALLBACK_WINDOWS.get(window, CALLBACK_WINDOWS["any"])
-        for within_window in (True, False):
-            for offset in range(0, 15):
-                day = local.date() + dt.timedelta(days=offset)
-                ranges = self.open_ranges(day)
-                if within_window:
-                    ranges = tuple((max(a, window_start), min(b, window_end)) for a, b in ranges
-                                   if max(a, window_start) < min(b, window_end))
-                if offset == 0:
-                    ranges = tuple(r for r in ranges if minute < r[1])
-                if ranges:
-                    return day
-        return None
