@@ -202,4 +202,4 @@ def test_a_database_that_does_not_answer_is_one_line_not_a_traceback(tmp_path, m
            "DATABASE_URL": f"sqlite:///{tmp_path / 'no-such-folder' / 'voiceline.db'}"}
     result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
     assert result.exit_code == 1
-    assert result.output.strip() == "voiceline: the database did not answer: unable to open database file"
+    assert result.output.strip() == "voiceline: database error: unable to open database file"

@@ -133,6 +133,7 @@ def test_malformed_setting_names_the_variable(tmp_path, name, value):
         ("CLINIC_TIMEZONE", "Mars/Olympus", "CLINIC_TIMEZONE: unknown time zone 'Mars/Olympus'"),
         ("CLINIC_TIMEZONE", "America", "CLINIC_TIMEZONE: unknown time zone 'America'"),  # a folder of zones
         ("DATABASE_URL", "not-a-url", "DATABASE_URL: not a database URL (expected postgresql://"),
+        ("DATABASE_URL", "postgresql://clinic:pw@db.example:abc/voiceline", "DATABASE_URL: not a database URL"),
         ("DATABASE_URL", "mysql://clinic:pw@db.example/voiceline", "DATABASE_URL: mysql:// is not supported"),
         ("DATABASE_URL", "postgresql+psycopg2://db.example/voiceline",
          "DATABASE_URL: the psycopg2 driver is not installed: write postgresql://"),

@@ -302,6 +302,20 @@ def test_the_skip_key_is_read_from_the_flow(tmp_path, make_app):
     phone.call()
     phone.press_through("1", "2", "1", "1")  # English, insurance, uses insurance, commercial
     assert "To skip this question, press 0." in phone.text()
+    phone.press("5")  # not a choice: the question is asked again, its key still filled in
+    assert phone.spoken()[0] == "Sorry, that's not one of the choices."
+    assert "To skip this question, press 0." in phone.text()
+
+
+def test_skip_key_only_in_a_text_no_other_node_speaks(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    # An info node that reuses the carrier question's text has no skip key to fill in.
+    replace_text(prompts, "flow.yaml", "  prescreen_intro:\n", "  carrier_again:\n    kind: info\n"
+                 "    text: insurance.carrier\n    next: main_menu\n  prescreen_intro:\n")
+    replace_text(prompts, "flow.yaml", '"6": {label: main_menu.repeat, next: main_menu}',
+                 '"6": {label: main_menu.repeat, next: carrier_again}')
+    problems = problems_in(prompts)
+    find(problems, "en.yaml", "carrier_again", "'insurance.carrier'", "uses {skip_key}", "cannot fill")
 
 
 def test_placeholder_allowed_in_one_text_but_not_another(tmp_path):
@@ -364,6 +378,17 @@ def test_a_key_given_twice_in_a_language_file_names_the_line(tmp_path):
     line = text.splitlines().index("  insurance:", text.splitlines().index("  insurance:") + 1) + 1
     problem = only(problems_in(prompts), "en.yaml", None, "given twice", "insurance")
     assert f"line {line}," in problem.message
+
+
+def test_yaml_merge_keys_still_work(tmp_path):
+    """`<<: *anchor` is one key that YAML merges, not a key given twice."""
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "flow.yaml", "  prescreen_age:\n    kind: yes_no\n",
+                 "  prescreen_age: &yes_no_question\n    kind: yes_no\n")
+    replace_text(prompts, "flow.yaml", "  prescreen_diagnosis:\n    kind: yes_no\n",
+                 "  prescreen_diagnosis:\n    <<: *yes_no_question\n    kind: yes_no\n")
+    flow = load_flow(prompts)
+    assert flow.nodes["prescreen_diagnosis"].field == "mood_disorder_diagnosis"  # its own, over the merged one
 
 
 def test_a_node_given_twice_names_the_line(tmp_path):

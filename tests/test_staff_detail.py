@@ -163,6 +163,8 @@ def test_caller_supplied_text_is_escaped(app, coordinator):
         assert doc.find_all("script") == [] and doc.find("img") is None
         assert "<script>alert(1)</script> Aetna" in doc.one("main").text
     doc = html(response)
+    carrier_question = next(q for q in dl(doc, "answers") if q.startswith("Please say the name of your insurance"))
+    assert carrier_question.endswith("To skip this question, press 1.")  # {skip_key} filled in
     assert 'Said "<img src=x onerror=alert(2)>" & hung up' in doc.one("section", id="notes").text
 
 

@@ -27,8 +27,9 @@ def _create_app():
 
 
 class VoicelineGroup(FlaskGroup):
-    """A database that does not answer is one line naming the problem (the release step's
-    log, a terminal), not a page of SQLAlchemy's stack frames. Other errors still show theirs."""
+    """A database that cannot be used (it does not answer, is locked, has no tables) is one
+    line naming the problem in the release step's log or a terminal, not a page of
+    SQLAlchemy's stack frames. Other errors, bugs among them, still show theirs."""
 
     def invoke(self, ctx: click.Context):
         from sqlalchemy.exc import OperationalError
@@ -37,7 +38,7 @@ class VoicelineGroup(FlaskGroup):
             return super().invoke(ctx)
         except OperationalError as exc:
             reason = str(exc.orig or exc).strip().splitlines()[0]
-            click.echo(f"voiceline: the database did not answer: {reason}", err=True)
+            click.echo(f"voiceline: database error: {reason}", err=True)
             sys.exit(1)
 
 

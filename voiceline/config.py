@@ -85,7 +85,7 @@ def database_url(raw: str | None, instance_path: Path) -> str:
             break
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError("DATABASE_URL: not a database URL (expected postgresql://user@host/name "
                           "or sqlite:///path)") from None
     backend, _, driver = url.drivername.partition("+")

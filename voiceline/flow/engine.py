@@ -78,6 +78,10 @@ class Engine:
     def say(self, lang: str, text_key: str, /, **values: str) -> Say:
         return Say(self.flow.text(lang, text_key, **values), lang)
 
+    def node_say(self, lang: str, node: Node) -> Say:
+        """A node's own text, with the values only it can fill in ({skip_key})."""
+        return self.say(lang, node.text, **node.text_values)
+
     def read_back(self, lang: str, text_key: str, /, **values: str) -> Say:
         """A sentence with the caller's own number (or its last digits) in it: built for
         this caller only (voice/twiml.py never keeps a document that holds one)."""
@@ -116,7 +120,7 @@ class Engine:
         says = list(says or [])
         node = self.flow.nodes[node_id]
         while node.kind == INFO:
-            says.append(self.say(state.lang, node.text))
+            says.append(self.node_say(state.lang, node))
             node = self.flow.nodes[node.next]
         state = replace(state, node=node.id, tries=0, phase="")
         if node.kind in (MENU, YES_NO, CHOICE):
@@ -130,18 +134,18 @@ class Engine:
             first = "caller_id" if ctx.caller_phone else "number"
             return self._callback_ask(node, state, first, says, ctx), f"{node.id}.{first}"
         # goodbye
-        says.append(self.say(state.lang, node.text))
+        says.append(self.node_say(state.lang, node))
         return [*says, Hangup()], node.id
 
     def _menu(self, node: Node, state: CallState, says: list[Say], full: bool) -> list[Verb]:
         lang = state.lang
         if node.bilingual:
             if full:
-                says += [self.say(code, node.text) for code in LANGUAGES]
+                says += [self.node_say(code, node) for code in LANGUAGES]
             says += [self.option_line(o.lang, o.label, o.key) for o in node.options]
         else:
             if full or node.kind != MENU:
-                says.append(self.say(lang, node.text))
+                says.append(self.node_say(lang, node))
             says += [self.option_line(lang, o.label, o.key) for o in node.options]
             if node.crisis_reminder:
                 says.append(self.say(lang, "system.crisis_reminder"))
@@ -149,7 +153,7 @@ class Engine:
         return [Gather(action=target, says=says, lang=lang), Redirect(target)]
 
     def _speech(self, node: Node, state: CallState, says: list[Say]) -> list[Verb]:
-        says.append(self.say(state.lang, node.text, **({"skip_key": node.skip_key} if node.skip_key else {})))
+        says.append(self.node_say(state.lang, node))
         target = Target.step(state)
         hints = self.flow.text(state.lang, node.hints) if node.hints else None
         return [Gather(action=target, says=says, lang=state.lang, num_digits=1, speech=True, hints=hints),

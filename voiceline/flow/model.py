@@ -57,6 +57,11 @@ class Node:
                 return option
         return None
 
+    @property
+    def text_values(self) -> dict[str, str]:
+        """What its own text may say besides the global placeholders: the key that skips it."""
+        return {"skip_key": self.skip_key} if self.skip_key else {}
+
     def edges(self) -> list[str]:
         out = [o.next for o in self.options]
         out += [n for n in (self.next, self.fallback) if n]

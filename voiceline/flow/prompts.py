@@ -122,6 +122,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         if isinstance(node, yaml.MappingNode):
             seen: set = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: the parent merges it
+                    continue
                 key = self.construct_object(key_node, deep=True)
                 if isinstance(key, (str, int, float, bool)) and key in seen:
                     raise yaml.constructor.ConstructorError(
@@ -410,8 +412,10 @@ def _check_texts(
     used: dict[str, str] = {}  # text key -> node that uses it
     # A speech node that can be skipped says its key: {skip_key}, never a digit written in
     # the text that a change of skip_key in flow.yaml would leave behind.
-    node_placeholders = {node.text: frozenset({"skip_key"}) for node in nodes.values()
-                         if node.kind == SPEECH and node.skip_key and node.text}
+    skippable = {node.text for node in nodes.values() if node.kind == SPEECH and node.skip_key and node.text}
+    # ...and only a text no other node speaks: that node would have no key to fill in.
+    others = {node.text for node in nodes.values() if node.text and not (node.kind == SPEECH and node.skip_key)}
+    node_placeholders = {key: frozenset({"skip_key"}) for key in skippable - others}
     reasons = {"general", "missed_call"}
     for node in nodes.values():
         for key in [node.text, node.hints, *(o.label for o in node.options)]:

@@ -49,7 +49,8 @@ def questions(flow: Flow) -> dict[str, str]:
     english = flow.languages["en"]
     for node in flow.nodes.values():
         if node.field and node.text:
-            out[node.field] = english.texts.get(node.text, node.field)
+            out[node.field] = (flow.text("en", node.text, **node.text_values) if node.text in english.texts
+                               else node.field)
     return out
 
 

@@ -63,17 +63,24 @@ class QueueFiltersForm(FlaskForm):
     reason = SelectField("Reason", choices=choices([("", "Any reason"), *REASONS.items()]), default="")
     language = SelectField("Language", choices=choices([("", "Any language"), *LANGUAGES.items()]), default="")
     mine = BooleanField("Only requests I am working on")
-    phone = StringField("Phone number, or its last 4 digits", validators=[Optional(), Length(max=32)],
-                        render_kw={"inputmode": "tel", "autocomplete": "off"})
-
-    def validate_phone(self, field) -> None:
-        if field.data and phone_search(field.data) is None:
-            raise ValidationError("Enter a 10-digit US number, or its last 4 digits.")
 
     def value(self, name: str):
         """The field's value, or its default when the query string held something invalid."""
         field = self[name]
         return field.default if field.errors else field.data
+
+
+class FindCallerForm(FlaskForm):
+    """Posted, never sent as a query string: a URL with a phone number in it would be kept
+    by the access log and the router's logs."""
+
+    phone = StringField("Find a caller by phone number", validators=[InputRequired("Type a phone number."),
+                                                                    Length(max=32)],
+                        render_kw={"inputmode": "tel", "autocomplete": "off"})
+
+    def validate_phone(self, field) -> None:
+        if field.data and phone_search(field.data) is None:
+            raise ValidationError("Enter a 10-digit US number, or its last 4 digits.")
 
 
 class AttemptForm(FlaskForm):

@@ -22,7 +22,7 @@ from voiceline.phones import display, last_four, mask
 from voiceline.queue import answers, listing, work
 from voiceline.staff import words
 from voiceline.staff.blueprint import address, bp, policy, staff
-from voiceline.staff.forms import AttemptForm, NoteForm, QueueFiltersForm, phone_search
+from voiceline.staff.forms import AttemptForm, FindCallerForm, NoteForm, QueueFiltersForm, phone_search
 
 SAFETY_PER_PAGE = 50
 
@@ -82,15 +82,21 @@ def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rule
     )
 
 
-@bp.get("/")
+@bp.route("/", methods=["GET", "POST"])
 def queue():
+    """The queue; a POST finds a caller by phone number, in every status, on one page."""
     form = QueueFiltersForm(formdata=request.args)
     form.validate()
-    typed = (form.value("phone") or "").strip()
-    filters = listing.Filters(status=form.value("status"), reason=form.value("reason") or None,
-                              language=form.value("language") or None, mine=bool(form.value("mine")),
-                              phone=phone_search(typed) if typed else None)
-    page_number = request.args.get("page", 1, type=int)
+    searching = request.method == "POST"
+    find = FindCallerForm() if searching else FindCallerForm(formdata=None)
+    wanted = phone_search(find.phone.data) if searching and find.validate() else None
+    if wanted:
+        filters = listing.Filters(status="all", phone=wanted)
+        page_number = 1
+    else:
+        filters = listing.Filters(status=form.value("status"), reason=form.value("reason") or None,
+                                  language=form.value("language") or None, mine=bool(form.value("mine")))
+        page_number = request.args.get("page", 1, type=int)
     # The audit log keeps what was searched for as lists do: the last four digits.
     shown = {"status": filters.status, "reason": filters.reason, "language": filters.language,
              "mine": filters.mine or None, "phone": mask(filters.phone) if filters.phone else None,
@@ -103,11 +109,11 @@ def queue():
     page = listing.queue_page(db.session, filters, staff(), now, rules, page=page_number)
     questions = flow_questions()
     args = {k: v for k, v in {"status": filters.status, "reason": filters.reason, "language": filters.language,
-                              "mine": "y" if filters.mine else None, "phone": typed if filters.phone else None}.items()
-            if v}
-    return render_template("staff/queue.html", form=form, filters=filters, page=page, now=now,
+                              "mine": "y" if filters.mine else None}.items() if v}
+    return render_template("staff/queue.html", form=form, find=find, filters=filters, page=page, now=now,
                            rows=[row(item, now, questions, rules) for item in page.items], args=args,
-                           sla_hours=current_app.config["CALLBACK_SLA_HOURS"])
+                           searched=last_four(wanted) if wanted else None,
+                           sla_hours=current_app.config["CALLBACK_SLA_HOURS"]), 400 if find.errors else 200
 
 
 # ---- one request ---------------------------------------------------------------------------------
