@@ -359,6 +359,12 @@ def render(results: dict) -> str:
                 w(f"| `{func}` | {share} |")
             w("")
 
+    else:
+        w("## Where the time goes\n")
+        w("Not profiled in this run (`--profile off`, or py-spy is not in the virtualenv: "
+          "`.venv/bin/pip install py-spy`, then `make bench` again). `bench/replay.py` profiles the app in "
+          "process without it (bench/README.md).\n")
+
     # ---- generator ------------------------------------------------------------------------------------------
     w("## The load generator's own cost\n")
     w("It shares the 2 cores with the servers. Each cell above lists the cores it used in its window "
