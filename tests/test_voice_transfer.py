@@ -48,6 +48,17 @@ def test_whisper_tells_the_coordinator_reason_and_language(phone, lang_key, opti
     assert [child.tag for child in whisper] == ["Gather", "Hangup"]  # no answer: hang up the coordinator leg
 
 
+def test_a_caller_who_never_chose_a_language_is_not_announced_as_english(phone):
+    phone.call()
+    for _ in range(3):
+        phone.silence()  # at the bilingual greeting
+    number = phone.doc.find("Dial/Number")
+    whisper = parse(twilio_post(phone.client, number.get("url"), {"CallSid": "CA" + "2" * 32,
+                                                                   "ParentCallSid": phone.call_sid}))
+    text = whisper.find("Gather/Say").text
+    assert "The caller speaks English or Spanish, they did not choose." in text
+
+
 def test_accepted_transfer_ends_well_and_is_recorded(app, phone):
     to_transfer(phone)
     bridged = phone.accept_whisper()

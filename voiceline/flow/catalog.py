@@ -74,6 +74,7 @@ REQUIRED_TEXTS: dict[str, frozenset[str]] = {
     "reason.missed_call": _NONE,
     "language.name_en": _NONE,
     "language.name_es": _NONE,
+    "language.not_chosen": _NONE,
     "hours.sentence": frozenset({"schedule", "zone"}),
     "hours.sentence_no_zone": frozenset({"schedule"}),
     "hours.always": _NONE,

@@ -114,9 +114,10 @@ class Engine:
         verbs, presented = self.present(self.flow.start, state.forward(), ctx)
         return Step(verbs, choice="incoming", presented=presented)
 
-    def present(self, node_id: str, state: CallState, ctx: Context, says: list[Say] | None = None
-                ) -> tuple[list[Verb], str]:
-        """What the caller hears on arriving at `node_id` (info nodes play straight through)."""
+    def present(self, node_id: str, state: CallState, ctx: Context, says: list[Say] | None = None,
+                *, language_chosen: bool = True) -> tuple[list[Verb], str]:
+        """What the caller hears on arriving at `node_id` (info nodes play straight through).
+        `language_chosen` False: sent on from the greeting without choosing (the whisper says so)."""
         says = list(says or [])
         node = self.flow.nodes[node_id]
         while node.kind == INFO:
@@ -128,7 +129,7 @@ class Engine:
         if node.kind == SPEECH:
             return self._speech(node, state, says), node.id
         if node.kind == TRANSFER:
-            return self._transfer(node, state, says, ctx)
+            return self._transfer(node, state, says, ctx, language_chosen=language_chosen)
         if node.kind == CALLBACK:
             says.append(self.say(state.lang, node.text or "callback.intro"))
             first = "caller_id" if ctx.caller_phone else "number"
@@ -159,14 +160,16 @@ class Engine:
         return [Gather(action=target, says=says, lang=state.lang, num_digits=1, speech=True, hints=hints),
                 Redirect(target)]
 
-    def _transfer(self, node: Node, state: CallState, says: list[Say], ctx: Context) -> tuple[list[Verb], str]:
+    def _transfer(self, node: Node, state: CallState, says: list[Say], ctx: Context,
+                  *, language_chosen: bool = True) -> tuple[list[Verb], str]:
         state = replace(state, reason=node.reason or state.reason)
         lang = state.lang
         if not ctx.is_open:
             says.append(self.say(lang, "system.transfer_closed", hours=self.hours(lang, ctx)))
             return self.present(node.fallback, state, ctx, says)
         says.append(self.say(lang, node.text or "system.transfer_connecting"))
-        whisper = Target("whisper", {"call": ctx.call_sid, "reason": state.reason, "lang": lang})
+        whisper = Target("whisper", {"call": ctx.call_sid, "reason": state.reason,
+                                     **({"lang": lang} if language_chosen else {})})
         dial = Dial(ctx.patient_services_number, Target("dial_result", {"node": node.id, **state.params()}),
                     timeout=ctx.dial_timeout, whisper=whisper)
         return [*says, dial], node.id
@@ -213,8 +216,10 @@ class Engine:
         tries = state.tries + 1
         if tries >= MAX_TRIES:
             escalate = "system.escalate" if ctx.is_open else "system.escalate_closed"
-            says = [self.say(code, escalate) for code in self.languages_for(self.chosen_language(state))]
-            verbs, presented = self.present(self.flow.escalate_to, state.forward(), ctx, says)
+            chosen = self.chosen_language(state)
+            says = [self.say(code, escalate) for code in self.languages_for(chosen)]
+            verbs, presented = self.present(self.flow.escalate_to, state.forward(), ctx, says,
+                                            language_chosen=chosen is not None)
             return Step(verbs, choice=f"{kind}:escalated", presented=presented)
         langs = LANGUAGES if node.bilingual else (state.lang,)
         says = [self.say(code, f"system.{kind}") for code in langs]
@@ -234,12 +239,12 @@ class Engine:
         verbs, presented = self.present(fallback, state.forward(lang=lang), ctx, says)
         return Step(verbs, choice=status or "unknown", presented=presented)
 
-    def whisper(self, call_sid: str, reason: str, caller_lang: str) -> list[Verb]:
+    def whisper(self, call_sid: str, reason: str, caller_lang: str | None) -> list[Verb]:
         """Played to whoever answers at patient services, before the caller is connected."""
         staff = STAFF_LANGUAGE
         texts = self.flow.languages[staff].texts
         reason_key = f"reason.{reason}" if f"reason.{reason}" in texts else "reason.general"
-        lang_key = f"language.name_{caller_lang}" if caller_lang in LANGUAGES else "language.name_en"
+        lang_key = f"language.name_{caller_lang}" if caller_lang in LANGUAGES else "language.not_chosen"
         prompt = self.say(staff, "whisper.prompt", reason=self.flow.text(staff, reason_key),
                           language=self.flow.text(staff, lang_key))
         action = Target("whisper_answer", {"call": call_sid})

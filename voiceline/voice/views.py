@@ -199,7 +199,7 @@ def whisper():
     """Played to the coordinator's phone; the caller keeps hearing ringing meanwhile."""
     parent = params.sid(request.args.get("call"))
     state = params.state_from(None, request.args)
-    return _render(_engine().whisper(parent, state.reason, state.lang))
+    return _render(_engine().whisper(parent, state.reason, params.language(request.args)))
 
 
 @bp.post("/whisper-answer")
