@@ -23,6 +23,7 @@ from tests.staff import (
     html,
     sign_in_page_redirect,
     staff_id,
+    table_rows,
 )
 from voiceline.extensions import db
 from voiceline.models import CallbackRequest, now_utc
@@ -141,6 +142,10 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
         assert f"#{other.id}" in others and f"call back at {other_phone}" in others
     facts = dl(coordinator.page(f"/staff/callbacks/{second.id}"), "facts")
     assert facts["Called from"].startswith("(617) 555-0123")
+    # Finding the caller by the number they call from finds both requests.
+    for typed in ("(617) 555-0123", "0123"):
+        found = table_rows(html(coordinator.post("/staff/", {"phone": typed})), "queue-table")
+        assert sorted(r["Request"].split()[0] for r in found) == sorted([f"#{first.id}", f"#{second.id}"])
     assert "Called from" not in dl(coordinator.page(f"/staff/callbacks/{first.id}"), "facts")
 
 

@@ -48,8 +48,7 @@ def queue_query(filters: Filters, staff: StaffUser | None, now: dt.datetime, pol
     if filters.mine and staff is not None:
         stmt = stmt.where(held_by(staff.id, now, policy))
     if filters.phone:
-        stmt = stmt.where(CallbackRequest.phone == filters.phone if filters.phone.startswith("+")
-                          else CallbackRequest.phone.endswith(filters.phone, autoescape=True))
+        stmt = stmt.where(phone_matches(filters.phone))
     if filters.status == "closed":
         return stmt.order_by(CallbackRequest.closed_at.desc(), CallbackRequest.id.desc())
     return stmt.order_by(CallbackRequest.priority, CallbackRequest.created_at, CallbackRequest.id)
@@ -87,6 +86,18 @@ def queue_page(session: Session, filters: Filters, staff: StaffUser | None, now:
 def calls_of(request: CallbackRequest):
     """SQL: the calls a request's page lists (from its phone, linked to it, or the one that made it)."""
     return sa.or_(Call.caller == request.phone, Call.callback_id == request.id, Call.call_sid == request.call_sid)
+
+
+def phone_matches(phone: str):
+    """SQL: requests to be called back at `phone` (E.164, or its last four digits), or made by
+    a call from it: the caller who rings back from their own phone after giving another number."""
+    def matches(column):
+        return column == phone if phone.startswith("+") else column.endswith(phone, autoescape=True)
+
+    from_phone = sa.select(Call.call_sid).where(matches(Call.caller))
+    linked = sa.select(Call.callback_id).where(matches(Call.caller), Call.callback_id.is_not(None))
+    return sa.or_(matches(CallbackRequest.phone), CallbackRequest.call_sid.in_(from_phone),
+                  CallbackRequest.id.in_(linked))
 
 
 def related_requests(request: CallbackRequest):
