@@ -54,7 +54,8 @@ QUESTIONS = [" ".join(PROMPTS["texts"]["prescreen"][key].split())  # read here, 
              for key in ("age", "diagnosis", "medications", "care", "history")]
 KEYS = ("1", "2", "1", "2", "2")
 ANSWERS = ["Yes", "No", "Yes", "No", "No"]
-SUMMARY = "18+ yes · mood dx no · 2+ antidepressants yes · in care no · psychosis/BP/pregnancy no"
+SUMMARY = ("18+ yes · mood diagnosis no · 2+ antidepressants yes · in care no · "
+           "psychosis/high blood pressure/pregnancy no")
 
 
 # ---- the browser --------------------------------------------------------------------------------

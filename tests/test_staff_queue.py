@@ -57,7 +57,7 @@ def test_summary_follows_the_order_of_the_questions(app, coordinator):
     # Stored answers can come back in any key order (PostgreSQL's JSONB sorts them).
     add_request(app, answers={"under_care_now": "no", "age_18_or_older": "yes", "mood_disorder_diagnosis": "no"})
     [row] = table_rows(coordinator.page("/staff/"), "queue-table")
-    assert row["What they told us"] == "18+ yes · mood dx no · in care no"
+    assert row["What they told us"] == "18+ yes · mood diagnosis no · in care no"
 
 
 def test_overdue_mark_after_the_sla(make_app):

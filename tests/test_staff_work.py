@@ -123,6 +123,9 @@ def test_the_attempt_form_offers_every_outcome_in_a_labelled_group(app, coordina
     radios = fieldset.find_all("input", type="radio")
     assert [r.get("value") for r in radios] == list(OUTCOMES)
     assert [fieldset.one("label", **{"for": r.get("id")}).text for r in radios] == [o.label for o in OUTCOMES.values()]
+    # Each choice says what it does to the request, read out with it.
+    effects = {r.get("value"): fieldset.one("span", id=r.get("aria-describedby")).text for r in radios}
+    assert effects == {key: "closes the request" if o.closes else "back to the queue" for key, o in OUTCOMES.items()}
     assert form.one("label", **{"for": "note"}).text == "Note about this call (optional)"
 
 

@@ -9,10 +9,10 @@ from voiceline.flow.model import Flow
 # Short labels for the one-line summary in the queue list.
 SHORT_LABELS = {
     "age_18_or_older": "18+",
-    "mood_disorder_diagnosis": "mood dx",
+    "mood_disorder_diagnosis": "mood diagnosis",
     "tried_two_antidepressants": "2+ antidepressants",
     "under_care_now": "in care",
-    "psychosis_blood_pressure_or_pregnancy": "psychosis/BP/pregnancy",
+    "psychosis_blood_pressure_or_pregnancy": "psychosis/high blood pressure/pregnancy",
     "coverage": "pays by",
     "plan_type": "plan",
     "carrier": "carrier",
@@ -38,7 +38,7 @@ def value_words(value: object) -> str:
 
 
 def summary(answers: Mapping[str, object]) -> str:
-    """"18+ yes · mood dx yes · 2+ antidepressants no · ...", in the order they were asked."""
+    """"18+ yes · mood diagnosis yes · 2+ antidepressants no · ...", in the order they were asked."""
     parts = [f"{SHORT_LABELS.get(k, k.replace('_', ' '))} {value_words(v)}" for k, v in answers.items()]
     return " · ".join(parts)
 
