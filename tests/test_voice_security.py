@@ -132,3 +132,20 @@ def test_voice_responses_never_set_a_cookie(app):
         parse(response)
         assert "Set-Cookie" not in response.headers, path
         assert "Cookie" not in response.headers.get("Vary", ""), path
+
+
+@pytest.mark.parametrize("signature", ["sïgnature-with-ünicode", "a" * 400, "not base64 !", ""])
+def test_a_malformed_signature_is_403_before_the_body_is_read(app, client, signature, caplog):
+    response = client.post("/voice/incoming", data=_fields(new_sid()), headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 403
+    assert not any(r.levelname == "ERROR" for r in caplog.records)  # refused, not a crash
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 0
+
+
+def test_a_body_far_bigger_than_twilio_sends_is_refused_unparsed(app, client):
+    fields = {**_fields(new_sid()), **{f"f{i}": "x" for i in range(8000)}}  # about 60 kB
+    response = client.post("/voice/incoming", data=fields, headers={"X-Twilio-Signature": "A" * 27 + "="})
+    assert response.status_code == 413
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 0

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from urllib.parse import quote, urlsplit
 
-from flask import abort, current_app, request
+from flask import abort, current_app, g, request
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -54,9 +55,16 @@ def requested_url() -> str:
     return origin() + raw
 
 
+# A Twilio signature is base64 of an HMAC-SHA1 or -SHA256: 28 or 44 characters. Anything else
+# is refused before the body is read or parsed.
+SIGNATURE_FORMAT = re.compile(r"^[A-Za-z0-9+/]{20,86}={0,2}$")
+# Twilio's webhook bodies are a few kB; a bigger one is refused (413) before it is parsed.
+MAX_VOICE_BODY_BYTES = 32 * 1024
+
+
 def signature_is_valid(validator: RequestValidator) -> bool:
     signature = request.headers.get(SIGNATURE_HEADER, "")
-    if not signature:
+    if not SIGNATURE_FORMAT.match(signature):
         return False
     algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
     url = requested_url()
@@ -72,8 +80,11 @@ def signature_is_valid(validator: RequestValidator) -> bool:
 
 
 def verify_twilio_signature() -> None:
-    """before_request guard of the voice blueprint: 403 and nothing stored when unsigned."""
+    """before_request guard of the voice blueprint: 403 and nothing stored when unsigned.
+    g.twilio_signed marks a request that passed, for the blueprint's error handler."""
+    request.max_content_length = MAX_VOICE_BODY_BYTES
     validator = current_app.extensions["voiceline.validator"]
     if not signature_is_valid(validator):
         log.warning("rejected unsigned or forged webhook", extra={"path": request.path})
         abort(403)
+    g.twilio_signed = True

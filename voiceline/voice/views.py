@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Forbidden, HTTPException
@@ -289,9 +289,14 @@ def unknown_voice_url(error: HTTPException):
 
 @bp.errorhandler(Exception)
 def keep_the_caller_going(error: Exception):
-    """Whatever broke, Twilio gets TwiML that leads the caller to a person or clear words."""
+    """Whatever broke, Twilio gets TwiML that leads the caller to a person or clear words.
+    Only Twilio: a request that did not pass the signature check gets 403, never TwiML."""
     if isinstance(error, HTTPException):
         return error
+    if not g.get("twilio_signed"):
+        log.warning("rejected a webhook whose signature check failed (%s)", type(error).__name__,
+                    extra={"path": request.path})
+        return Forbidden()
     try:
         db.session.rollback()
     except SQLAlchemyError:
