@@ -31,6 +31,29 @@ def test_repeat_caller_updates_the_open_request(closed_app):
     assert linked == [request.id, request.id]
 
 
+def test_a_caller_keying_in_someone_elses_number_overrules_nothing(closed_app):
+    """Anyone who knows a number can key it in: they may add to its open request, never make
+    the line leave the clinic's name on that phone, or replace what its owner told us."""
+    owner = candidacy_call(closed_app, from_number="+16175550199", answers=("1", "1", "2", "1", "2"),
+                           window="2", message=True)  # afternoon, no clinic name on voicemail
+    stranger = Phone(closed_app, from_number="+12125550111")
+    stranger.call()
+    stranger.press_through("1", "1", "1", "1", "1", "1", "1")  # English, candidacy, five answers
+    stranger.press_through("2", "6175550199", "1")  # another number: the owner's
+    stranger.press_through("1", "1")  # mornings; yes, name the clinic on voicemail
+    stranger.press("1")  # record a message
+    record = stranger.doc.find("Record")
+    stranger.post(record.get("action"), RecordingSid="RE" + "7" * 32, Digits="#", RecordingDuration="5",
+                  RecordingUrl=f"https://api.twilio.com/2010-04-01/Accounts/AC{'1' * 32}/Recordings/RE{'7' * 32}")
+    stranger.hang_up()
+    [request] = stored_requests(closed_app)
+    assert request.phone == "+16175550199"
+    assert request.voicemail_ok is False and request.preferred_window == "afternoon"
+    assert request.recording_sid == owner.recording_sid
+    assert request.answers["tried_two_antidepressants"] == "no"  # the owner's answer stands
+    assert request.call_sid == stranger.call_sid  # linked, so the request page shows "Called from"
+
+
 def test_a_closed_request_does_not_absorb_a_new_one(closed_app):
     candidacy_call(closed_app)
     with closed_app.app_context():

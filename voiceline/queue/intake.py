@@ -44,6 +44,9 @@ class Intake:
     voicemail_ok: bool | None = None
     recording_sid: str | None = None
     at: dt.datetime | None = None  # when the caller called, if not now (a call closed late)
+    # Whether the call came from `phone` itself. A caller who keys in another number cannot
+    # prove it is theirs: merged into that number's open request, they add, never overrule.
+    from_that_phone: bool = True
 
 
 def split_contact(answers: dict[str, str]) -> tuple[dict[str, str], str | None, str | None, bool | None]:
@@ -57,7 +60,8 @@ def split_contact(answers: dict[str, str]) -> tuple[dict[str, str], str | None, 
 
 CALLBACKS = CallbackRequest.__table__
 # The columns a merge reads from the open request it updates.
-_MERGED_FROM = (CALLBACKS.c.id, CALLBACKS.c.answers, CALLBACKS.c.reason, CALLBACKS.c.priority)
+_MERGED_FROM = (CALLBACKS.c.id, CALLBACKS.c.answers, CALLBACKS.c.reason, CALLBACKS.c.priority,
+                CALLBACKS.c.preferred_window, CALLBACKS.c.voicemail_ok, CALLBACKS.c.recording_sid)
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,15 @@ def _open_for_phone(connection: sa.Connection, phone: str) -> sa.Row | None:
 
 def _merged(existing: sa.Row, intake: Intake) -> dict[str, Any]:
     """The open request's new values once the caller's own request `intake` is merged into
-    it: new answers win, the newest call is linked, and it outranks a missed call."""
+    it: new answers win, the newest call is linked, and it outranks a missed call.
+
+    From another phone (the caller keyed in this number) nothing already there is overruled:
+    answers, language, best time and message stay, and voicemail consent can only go to "no".
+    Otherwise anyone who knows a number could make the line leave the clinic's name on it."""
+    trusted = intake.from_that_phone
+    old_answers = existing.answers or {}
     values: dict[str, Any] = {
-        "answers": {**(existing.answers or {}), **intake.answers},
-        "language": intake.language,
+        "answers": {**old_answers, **intake.answers} if trusted else {**intake.answers, **old_answers},
         "call_sid": intake.call_sid,
         "prompts_version": intake.prompts_version,
         "updated_at": now_utc(),
@@ -105,11 +114,13 @@ def _merged(existing: sa.Row, intake: Intake) -> dict[str, Any]:
     # A specific reason beats a generic one from a later call.
     if intake.reason not in ("general", "missed_call") or existing.reason == "missed_call":
         values["reason"] = intake.reason
-    if intake.preferred_window:
+    if trusted:
+        values["language"] = intake.language
+    if intake.preferred_window and (trusted or not existing.preferred_window):
         values["preferred_window"] = intake.preferred_window
-    if intake.voicemail_ok is not None:
+    if intake.voicemail_ok is not None and (trusted or intake.voicemail_ok is False):
         values["voicemail_ok"] = intake.voicemail_ok
-    if intake.recording_sid:
+    if intake.recording_sid and (trusted or not existing.recording_sid):
         values["recording_sid"] = intake.recording_sid
     return values
 
@@ -226,7 +237,7 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     callback_id, created = add_or_merge(session, Intake(
         phone=phone, language=language, reason=reason, call_sid=call_sid, prompts_version=prompts_version,
         requested_by_caller=True, answers=questionnaire, preferred_window=window,
-        voicemail_ok=consent, recording_sid=recording_sid,
+        voicemail_ok=consent, recording_sid=recording_sid, from_that_phone=phone == caller,
     ))
     session.connection().execute(_LINK_CALL, {"call_id": call.id, "linked_to": callback_id, "spoken": language})
     log.info("callback %s", "requested" if created else "merged into open request",
