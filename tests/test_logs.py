@@ -159,3 +159,11 @@ def test_two_filters_do_not_append_ids_twice():
     MaskPhoneNumbers().filter(record)
     MaskPhoneNumbers().filter(record)
     assert record.msg.count("call_sid=") == 1 and "555-0123" not in record.msg
+
+
+def test_an_extra_cannot_start_a_line_of_its_own():
+    """A request path is the client's: /voice/x%0a... decodes to a newline."""
+    rec = record("rejected unsigned or forged webhook", path="/voice/x\n2026-11-27 ERROR forged: admin\r\x00")
+    MaskPhoneNumbers().filter(rec)
+    assert "\n" not in rec.getMessage() and "\r" not in rec.getMessage() and "\x00" not in rec.getMessage()
+    assert rec.getMessage().endswith("[path=/voice/x\\x0a2026-11-27 ERROR forged: admin\\x0d\\x00]")

@@ -1,5 +1,6 @@
 """Signing in and out of the staff pages: errors, the throttle, idle expiry, CSRF, sessions."""
 
+import pytest
 import sqlalchemy as sa
 
 from tests.staff import (
@@ -41,6 +42,25 @@ def test_sign_in_then_sign_out(app):
     assert sign_in_page_redirect(browser.get("/staff/"))
     [entry] = audit_rows(app, "sign_out")
     assert entry.detail == {"reason": "signed_out"} and entry.actor == "ana@clinic.example"
+
+
+def test_signing_out_ends_a_copied_session_too(app):
+    """The session is the cookie: a copy taken before sign-out must not keep working."""
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app).signed_in_as("ana@clinic.example")
+    copy = StaffClient(app)
+    cookie = browser.client.get_cookie("session", domain="localhost")
+    copy.client.set_cookie("session", cookie.value, domain="localhost")
+    assert copy.get("/staff/").status_code == 200  # the copy works while Ana is signed in
+    browser.post("/staff/sign-out")
+    assert sign_in_page_redirect(copy.get("/staff/"))
+
+
+@pytest.mark.parametrize("next_path", ["/staff/%0d%0aSet-Cookie:%20x=1", "/staff/%0aX"])
+def test_a_next_path_with_line_breaks_is_ignored(app, next_path):
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    response = StaffClient(app).sign_in("ana@clinic.example", PASSWORD, next_path=next_path)
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
 
 
 def test_sign_out_needs_a_post_with_a_token(coordinator):

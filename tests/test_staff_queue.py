@@ -248,3 +248,8 @@ def test_a_search_that_is_not_a_number_says_so(app, coordinator, typed):
 
 def test_a_phone_search_without_the_form_token_is_refused(app, coordinator):
     assert coordinator.post("/staff/", {"phone": "0123"}, csrf=False).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/staff/", "/staff/safety-events", "/staff/admin/audit"])
+def test_a_page_number_too_big_for_sql_is_the_last_page(app, admin, path):
+    assert admin.get(path + "?page=99999999999999999999").status_code == 200

@@ -35,7 +35,9 @@ from voiceline.upsert import upsert
 FREE_FAILURES = 5
 FIRST_DELAY = dt.timedelta(seconds=30)
 MAX_DELAY = dt.timedelta(minutes=15)
-FORGET_AFTER = dt.timedelta(minutes=15)
+# Failures are counted for a day, so the wait keeps doubling to MAX_DELAY and stays there
+# (forgotten after MAX_DELAY, a guesser would start again at 30 s after every pause).
+FORGET_AFTER = dt.timedelta(hours=24)
 MIN_PASSWORD_LENGTH = 10
 PASSWORD_METHOD = "scrypt:8192:8:10"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -20,6 +20,16 @@ DETAIL_WITHHELD = "DETAIL: (withheld from the log: it may hold caller data)"
 EXTRA_FIELDS = ("call_sid", "callback_id", "recording_sid", "endpoint", "node", "path", "phone", "staff")
 
 
+# A request path is whatever the client sent: "/voice/x%0aFAKE LINE" decodes to a newline.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(value: object) -> str:
+    """An `extra` value as one line: control characters shown as \\xNN, so nobody can write a
+    line of their own into the log."""
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
 def mask_numbers(text: str) -> str:
     return PHONE.sub(lambda m: f"•••{m.group(1)}", text)
 
@@ -38,7 +48,8 @@ class MaskPhoneNumbers(logging.Filter):
             return True
         record._voiceline_masked = True
         ids = mask_numbers(
-            " ".join(f"{name}={getattr(record, name)}" for name in EXTRA_FIELDS if getattr(record, name, None))
+            " ".join(f"{name}={one_line(getattr(record, name))}" for name in EXTRA_FIELDS
+                     if getattr(record, name, None))
         )
         record.msg = f"{message} [{ids}]" if ids else message
         record.args = ()

@@ -15,7 +15,7 @@ from voiceline.extensions import db
 from voiceline.models import AuditEntry, CallbackRequest, StaffUser
 from voiceline.queue.export import callback_dicts
 from voiceline.staff import words
-from voiceline.staff.blueprint import address, admin_required, bp, end_session, staff
+from voiceline.staff.blueprint import address, admin_required, bp, end_session, requested_page, staff
 from voiceline.staff.formatting import clinic_today, clinic_zone
 from voiceline.staff.forms import AuditFiltersForm, ExportForm, PasswordResetForm, StaffAddForm
 
@@ -101,7 +101,7 @@ def audit_log():
     form = AuditFiltersForm(formdata=request.args)
     form.validate()
     action = "" if form.action.errors else form.action.data
-    page_number = request.args.get("page", 1, type=int)
+    page_number = requested_page()
     audit.record(db.session, "view_audit", staff=staff(), address=address(),
                  detail={"action": action or "all", "page": page_number})
     db.session.commit()

@@ -58,9 +58,15 @@ def idle_message() -> str:
             f"minute{'s' if minutes != 1 else ''}. Please sign in again.")
 
 
+def requested_page() -> int:
+    """?page=, as a page that can exist: a number too big for SQL's OFFSET is the last page."""
+    return min(max(request.args.get("page", 1, type=int), 1), 1_000_000)
+
+
 def safe_next(target: str | None) -> str | None:
     """A local path to return to after sign-in, or None: never another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in target)):  # no header injection
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc != "":
@@ -78,7 +84,12 @@ def start_session(account: StaffUser) -> None:
 
 def end_session(reason: str) -> None:
     """Sign out: the audit entry is committed first, while we still know who it was."""
-    audit.record(db.session, "sign_out", staff=staff(), detail={"reason": reason}, address=address())
+    account = staff()
+    if reason == "signed_out":
+        # The session lives in the cookie: without this a copy of it would still work. Every
+        # session of the account ends, as after a password reset.
+        account.session_version += 1
+    audit.record(db.session, "sign_out", staff=account, detail={"reason": reason}, address=address())
     db.session.commit()
     logout_user()
     session.clear()

@@ -21,7 +21,7 @@ from voiceline.models.callbacks import OPEN
 from voiceline.phones import display, last_four, mask
 from voiceline.queue import answers, listing, work
 from voiceline.staff import words
-from voiceline.staff.blueprint import address, bp, policy, staff
+from voiceline.staff.blueprint import address, bp, policy, requested_page, staff
 from voiceline.staff.forms import AttemptForm, FindCallerForm, NoteForm, QueueFiltersForm, phone_search
 
 SAFETY_PER_PAGE = 50
@@ -96,7 +96,7 @@ def queue():
     else:
         filters = listing.Filters(status=form.value("status"), reason=form.value("reason") or None,
                                   language=form.value("language") or None, mine=bool(form.value("mine")))
-        page_number = request.args.get("page", 1, type=int)
+        page_number = requested_page()
     # The audit log keeps what was searched for as lists do: the last four digits.
     shown = {"status": filters.status, "reason": filters.reason, "language": filters.language,
              "mine": filters.mine or None, "phone": mask(filters.phone) if filters.phone else None,
@@ -219,7 +219,7 @@ def recording(callback_id: int, recording_sid: str):
 # ---- safety events -------------------------------------------------------------------------------
 @bp.get("/safety-events")
 def safety_events():
-    page_number = request.args.get("page", 1, type=int)
+    page_number = requested_page()
     audit.record(db.session, "view_safety_events", staff=staff(), address=address(),
                  detail={"page": page_number})
     db.session.commit()
