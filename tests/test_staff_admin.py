@@ -193,6 +193,7 @@ def test_export_a_date_range_in_clinic_time(app, admin):
     assert json.loads(rows[0]["answers"]) == {"coverage": "insurance", "carrier": "=HYPERLINK(\"x\")"}
     assert (rows[1]["status"], rows[1]["outcome"], rows[1]["voicemail_ok"]) == ("closed", "booked", "no")
     assert list(rows[0])[:6] == ["id", "phone", "status", "language", "reason", "call_sid"]
+    assert "recording_sid" in rows[0] and "recording_url" not in rows[0]  # no link that plays a voice
     [entry] = audit_rows(app, "export")
     assert entry.actor == "dana@clinic.example"
     assert entry.detail == {"from": "2026-11-10", "to": "2026-11-12", "rows": 2}

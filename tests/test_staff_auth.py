@@ -260,6 +260,7 @@ def test_pages_are_not_cached_or_framed(coordinator):
     response = coordinator.get("/staff/")
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"  # production: https only
     csp = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script" not in csp
     assert not html(response).find_all("script")

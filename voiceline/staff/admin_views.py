@@ -117,9 +117,11 @@ def audit_log():
 
 
 # ---- CSV export ----------------------------------------------------------------------------------
+# No recording_url: a file that leaves the app must not carry links that play a caller's voice
+# without a sign-in or an audit entry. The recording's id finds it on the request page.
 EXPORT_COLUMNS = (
     "id", "phone", "status", "language", "reason", "call_sid", "created_at", "updated_at", "preferred_window",
-    "voicemail_ok", "requested_by_caller", "missed", "priority", "answers", "recording_sid", "recording_url",
+    "voicemail_ok", "requested_by_caller", "missed", "priority", "answers", "recording_sid",
     "prompts_version", "claimed_by", "claimed_at", "attempts", "closed_at", "outcome",
 )
 

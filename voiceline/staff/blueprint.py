@@ -149,6 +149,8 @@ def protect_response(response):
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"  # CSRF's https referrer check needs it
+    if not current_app.config["DEVELOPMENT"]:  # production is https only: browsers keep to it
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
     if request.endpoint == "staff.static":
         return response
     response.headers["Cache-Control"] = "no-store"  # patient data: never kept by browsers or proxies
