@@ -142,11 +142,25 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
         assert f"#{other.id}" in others and f"call back at {other_phone}" in others
     facts = dl(coordinator.page(f"/staff/callbacks/{second.id}"), "facts")
     assert facts["Called from"].startswith("(617) 555-0123")
-    # Finding the caller by the number they call from finds both requests.
+    # Finding the caller by the number they call from finds both requests, and says why.
     for typed in ("(617) 555-0123", "0123"):
         found = table_rows(html(coordinator.post("/staff/", {"phone": typed})), "queue-table")
         assert sorted(r["Request"].split()[0] for r in found) == sorted([f"#{first.id}", f"#{second.id}"])
+        reasons = {r["Request"].split()[0]: r["Reason"] for r in found}
+        assert "Called from •••-0123" in reasons[f"#{second.id}"] and "Called from" not in reasons[f"#{first.id}"]
     assert "Called from" not in dl(coordinator.page(f"/staff/callbacks/{first.id}"), "facts")
+
+
+def test_the_queue_flags_a_caller_who_used_the_crisis_line(app, coordinator):
+    crisis = Phone(app, from_number="+16175550123")
+    crisis.call()
+    crisis.press_through("1", "9")  # the crisis key at the main menu
+    crisis.dial_result("completed")
+    crisis.hang_up()
+    candidacy_call(app)  # the same phone, later: a callback request
+    candidacy_call(app, from_number="+16175550124")
+    rows = {r["Request"][-4:]: r["Reason"] for r in table_rows(coordinator.page("/staff/"), "queue-table")}
+    assert "Used the crisis line" in rows["0123"] and "Used the crisis line" not in rows["0124"]
 
 
 def test_caller_supplied_text_is_escaped(app, coordinator):

@@ -7,6 +7,7 @@ joined in, no per-row queries) plus one COUNT; the detail page is a handful of q
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -86,6 +87,25 @@ def queue_page(session: Session, filters: Filters, staff: StaffUser | None, now:
 def calls_of(request: CallbackRequest):
     """SQL: the calls a request's page lists (from its phone, linked to it, or the one that made it)."""
     return sa.or_(Call.caller == request.phone, Call.callback_id == request.id, Call.call_sid == request.call_sid)
+
+
+def phone_is(phone: str, wanted: str) -> bool:
+    """The Python side of phone_matches for one number: E.164 equal, or ending in the digits."""
+    return phone == wanted if wanted.startswith("+") else phone.endswith(wanted)
+
+
+def crisis_callers(session: Session, items: Sequence[CallbackRequest]) -> set[int]:
+    """Ids of the requests whose caller pressed the crisis key on some call (by the number,
+    or on the call that made the request): flagged in the queue, one query per page."""
+    if not items:
+        return set()
+    phones = {item.phone for item in items}
+    sids = {item.call_sid for item in items}
+    rows = session.execute(sa.select(SafetyEvent.caller, SafetyEvent.call_sid).where(
+        sa.or_(SafetyEvent.caller.in_(phones), SafetyEvent.call_sid.in_(sids)))).all()
+    callers = {caller for caller, _ in rows}
+    calls = {sid for _, sid in rows}
+    return {item.id for item in items if item.phone in callers or item.call_sid in calls}
 
 
 def phone_matches(phone: str):

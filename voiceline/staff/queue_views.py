@@ -8,7 +8,7 @@ lazy="raise") would fail the page.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from flask import Response, current_app, render_template, request
@@ -48,6 +48,8 @@ class Row:
     outcome: str | None
     holder: str | None
     mine: bool
+    crisis: bool = False  # this caller pressed the crisis key on some call
+    called_from_searched: bool = False  # found by the number they called from, not this one
 
 
 def ordered(given: dict, questions: dict[str, str]) -> dict:
@@ -108,10 +110,14 @@ def queue():
     rules = policy()
     page = listing.queue_page(db.session, filters, staff(), now, rules, page=page_number)
     questions = flow_questions()
+    crisis = listing.crisis_callers(db.session, page.items)
+    rows = [replace(row(item, now, questions, rules), crisis=item.id in crisis,
+                    called_from_searched=bool(wanted) and not listing.phone_is(item.phone, wanted))
+            for item in page.items]
     args = {k: v for k, v in {"status": filters.status, "reason": filters.reason, "language": filters.language,
                               "mine": "y" if filters.mine else None}.items() if v}
     return render_template("staff/queue.html", form=form, find=find, filters=filters, page=page, now=now,
-                           rows=[row(item, now, questions, rules) for item in page.items], args=args,
+                           rows=rows, args=args,
                            searched=last_four(wanted) if wanted else None,
                            sla_hours=current_app.config["CALLBACK_SLA_HOURS"]), 400 if find.errors else 200
 
