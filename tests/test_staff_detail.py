@@ -70,6 +70,8 @@ def test_every_answer_with_its_question_and_the_full_number(app, coordinator):
     item = only_request(app)
     doc = coordinator.page(f"/staff/callbacks/{item.id}")
     assert doc.one("h1").text.startswith(f"Callback request #{item.id}")
+    # Inside the queue's section, not the queue page itself.
+    assert doc.one("nav", class_="site-nav").one("a", **{"aria-current": "true"}).text == "Callback queue"
     phone = doc.one("p", class_="phone-big").one("a")
     assert (phone.text, phone.get("href")) == ("(617) 555-0123", "tel:+16175550123")
     assert dl(doc, "answers") == {
