@@ -45,13 +45,33 @@ def test_a_caller_keying_in_someone_elses_number_overrules_nothing(closed_app):
     record = stranger.doc.find("Record")
     stranger.post(record.get("action"), RecordingSid="RE" + "7" * 32, Digits="#", RecordingDuration="5",
                   RecordingUrl=f"https://api.twilio.com/2010-04-01/Accounts/AC{'1' * 32}/Recordings/RE{'7' * 32}")
+    # What the stranger hears back is what they chose, never what the owner told us.
+    assert "in the morning" in stranger.text() and "afternoon" not in stranger.text()
+    assert "we won't say our clinic's name" in stranger.text()  # a "yes" counts only from the phone itself
     stranger.hang_up()
     [request] = stored_requests(closed_app)
+    assert request.reason == "candidacy"
     assert request.phone == "+16175550199"
     assert request.voicemail_ok is False and request.preferred_window == "afternoon"
     assert request.recording_sid == owner.recording_sid
     assert request.answers["tried_two_antidepressants"] == "no"  # the owner's answer stands
     assert request.call_sid == stranger.call_sid  # linked, so the request page shows "Called from"
+
+
+def test_consent_to_name_the_clinic_counts_only_from_that_phone(closed_app):
+    phone = Phone(closed_app, from_number="+12125550111")
+    phone.call()
+    phone.press_through("1", "5")  # English, patient services (closed: a callback request)
+    phone.press_through("2", "6175550188", "1")  # another number
+    phone.press_through("4", "1", "2")  # any time; yes, name the clinic; no message
+    assert "we won't say our clinic's name" in phone.text()
+    [request] = stored_requests(closed_app)
+    assert (request.phone, request.voicemail_ok) == ("+16175550188", False)
+    own = Phone(closed_app, from_number="+16175550199")
+    own.call()
+    own.press_through("1", "5", "1", "4", "1", "2")  # this number; any time; yes; no message
+    assert "we may say our clinic's name" in own.text()
+    assert {r.phone: r.voicemail_ok for r in stored_requests(closed_app)}["+16175550199"] is True
 
 
 def test_a_closed_request_does_not_absorb_a_new_one(closed_app):

@@ -161,8 +161,10 @@ def test_the_queue_flags_a_caller_who_used_the_crisis_line(app, coordinator):
     crisis.hang_up()
     candidacy_call(app)  # the same phone, later: a callback request
     candidacy_call(app, from_number="+16175550124")
+    candidacy_call(app, other_number="6175550188")  # the same phone again, to be called elsewhere
     rows = {r["Request"][-4:]: r["Reason"] for r in table_rows(coordinator.page("/staff/"), "queue-table")}
     assert "Used the crisis line" in rows["0123"] and "Used the crisis line" not in rows["0124"]
+    assert "Used the crisis line" in rows["0188"]  # found through the number it called from
 
 
 def test_caller_supplied_text_is_escaped(app, coordinator):

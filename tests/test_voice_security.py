@@ -149,3 +149,24 @@ def test_a_body_far_bigger_than_twilio_sends_is_refused_unparsed(app, client):
     assert response.status_code == 413
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 0
+
+
+def test_an_unknown_voice_url_with_a_body_no_webhook_sends_is_refused_not_a_500(app, client):
+    fields = {**_fields(new_sid()), **{f"f{i}": "x" for i in range(8000)}}
+    response = client.post("/voice/no-such-route", data=fields, headers={"X-Twilio-Signature": "A" * 27 + "="})
+    assert response.status_code == 413
+
+
+def test_a_signature_check_that_breaks_is_refused_never_answered_with_twiml(app, client, monkeypatch, caplog):
+    """Whatever goes wrong inside the check, an unverified request gets no TwiML (which would
+    show the patient-services number) and stores nothing."""
+    from voiceline.voice import security
+
+    def broken():
+        raise RuntimeError("something unexpected")
+
+    monkeypatch.setattr(security, "requested_url", broken)
+    response = client.post("/voice/incoming", data=_fields(new_sid()), headers={"X-Twilio-Signature": "A" * 27 + "="})
+    assert response.status_code == 403 and b"<Response" not in response.data
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 0

@@ -49,6 +49,12 @@ class Intake:
     from_that_phone: bool = True
 
 
+def own_consent(consent: bool | None, phone: str, caller: str | None) -> bool | None:
+    """Voicemail consent as it may be stored for `phone`: a "yes" counts only from that phone
+    itself. Anyone can key in a number; only its owner may let the line name the clinic on it."""
+    return False if consent and phone != caller else consent
+
+
 def split_contact(answers: dict[str, str]) -> tuple[dict[str, str], str | None, str | None, bool | None]:
     """(questionnaire answers, callback phone, preferred window, voicemail consent)."""
     rest = {k: v for k, v in answers.items() if k not in CONTACT_FIELDS}
@@ -112,7 +118,7 @@ def _merged(existing: sa.Row, intake: Intake) -> dict[str, Any]:
         "priority": min(existing.priority, PRIORITY_REQUESTED),
     }
     # A specific reason beats a generic one from a later call.
-    if intake.reason not in ("general", "missed_call") or existing.reason == "missed_call":
+    if existing.reason == "missed_call" or (trusted and intake.reason not in ("general", "missed_call")):
         values["reason"] = intake.reason
     if trusted:
         values["language"] = intake.language
@@ -234,6 +240,7 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     if not phone:
         return None
     window = window or "any"
+    consent = own_consent(consent, phone, caller)
     callback_id, created = add_or_merge(session, Intake(
         phone=phone, language=language, reason=reason, call_sid=call_sid, prompts_version=prompts_version,
         requested_by_caller=True, answers=questionnaire, preferred_window=window,
@@ -242,7 +249,9 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     session.connection().execute(_LINK_CALL, {"call_id": call.id, "linked_to": callback_id, "spoken": language})
     log.info("callback %s", "requested" if created else "merged into open request",
              extra={"call_sid": call_sid, "callback_id": callback_id, "phone": mask(phone)})
-    if created:
+    if created or phone != caller:
+        # From another phone, what is read back is what this caller chose: the merge kept the
+        # owner's choices, and reading those out would tell a stranger what the owner said.
         return Stored(callback_id, phone, window, consent)
     return _stored(session, callback_id)  # the merge may have kept an earlier window or consent
 
@@ -274,7 +283,8 @@ def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> i
     callback_id, created = add_or_merge(session, Intake(
         phone=phone, language=call.language or "en", reason="missed_call", call_sid=call.call_sid,
         prompts_version=call.prompts_version, requested_by_caller=False, answers=questionnaire,
-        preferred_window=window, voicemail_ok=consent, at=call.ended_at,
+        preferred_window=window, voicemail_ok=own_consent(consent, phone, call.caller), at=call.ended_at,
+        from_that_phone=phone == call.caller,
     ))
     call.callback_id = callback_id
     call.outcome = call.outcome or "missed"

@@ -95,17 +95,17 @@ def phone_is(phone: str, wanted: str) -> bool:
 
 
 def crisis_callers(session: Session, items: Sequence[CallbackRequest]) -> set[int]:
-    """Ids of the requests whose caller pressed the crisis key on some call (by the number,
-    or on the call that made the request): flagged in the queue, one query per page."""
+    """Ids of the requests whose caller pressed the crisis key on some call: from the number
+    to call back, or from a number a call linked to the request came from (a caller who keyed
+    in another number). Flagged in the queue; two queries per page."""
     if not items:
         return set()
-    phones = {item.phone for item in items}
-    sids = {item.call_sid for item in items}
-    rows = session.execute(sa.select(SafetyEvent.caller, SafetyEvent.call_sid).where(
-        sa.or_(SafetyEvent.caller.in_(phones), SafetyEvent.call_sid.in_(sids)))).all()
-    callers = {caller for caller, _ in rows}
-    calls = {sid for _, sid in rows}
-    return {item.id for item in items if item.phone in callers or item.call_sid in calls}
+    linked = session.execute(sa.select(Call.callback_id, Call.caller).where(
+        Call.callback_id.in_([item.id for item in items]), Call.caller.is_not(None))).all()
+    numbers = {item.phone for item in items} | {caller for _, caller in linked}
+    pressed = set(session.scalars(sa.select(SafetyEvent.caller).where(SafetyEvent.caller.in_(numbers)).distinct()))
+    return ({item.id for item in items if item.phone in pressed}
+            | {callback_id for callback_id, caller in linked if caller in pressed})
 
 
 def phone_matches(phone: str):

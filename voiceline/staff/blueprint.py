@@ -59,7 +59,7 @@ def idle_message() -> str:
 
 
 def requested_page() -> int:
-    """?page=, as a page that can exist: a number too big for SQL's OFFSET is the last page."""
+    """?page=, clamped to what SQL's OFFSET can take (beyond the last page: an empty page)."""
     return min(max(request.args.get("page", 1, type=int), 1), 1_000_000)
 
 

@@ -280,7 +280,7 @@ def unknown_voice_url(error: HTTPException):
     the main menu; unsigned, it is refused like any other. Called by the app's 404/405 handler."""
     try:
         verify_twilio_signature()
-    except Forbidden as refused:
+    except HTTPException as refused:  # 403 unsigned; 413 a body no webhook sends
         return refused
     lang = params.state_from(None, request.args).lang
     target = Target("step", {"node": _engine().flow.main_menu, "lang": lang})
