@@ -203,6 +203,8 @@ def test_export_refuses_a_backwards_range(app, admin):
     response = admin.post("/staff/admin/export", {"start": "2026-11-12", "end": "2026-11-10"})
     assert response.status_code == 400 and response.mimetype == "text/html"
     assert "The last day must be on or after the first day." in html(response).text
+    assert html(response).one("title").text.startswith("Error: Export")
+    assert html(admin.get("/staff/admin/export")).one("title").text.startswith("Export")
     assert audit_rows(app, "export") == []
 
 

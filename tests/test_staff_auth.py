@@ -115,6 +115,7 @@ def test_without_trusted_proxies_a_forwarded_address_is_not_believed(app):
 
 def test_empty_form_says_what_is_missing(app):
     doc = html(StaffClient(app).post("/staff/sign-in", {"email": "", "password": ""}))
+    assert doc.one("title").text == "Error: Sign in · Voiceline staff"  # announced first
     errors = [el.text for el in doc.find_all("p", class_="error-message")]
     assert errors == ["Error: Enter your email.", "Error: Enter your password."]
     assert doc.one("input", name="email").get("aria-describedby") == "email-error"

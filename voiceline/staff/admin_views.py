@@ -41,7 +41,8 @@ def staff_list():
             return redirect(url_for("staff.staff_list"))
     accounts = db.session.scalars(sa.select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name)).all()
     status = 400 if form.is_submitted() else 200
-    return render_template("staff/admin_staff.html", form=form, accounts=accounts), status
+    return render_template("staff/admin_staff.html", form=form, accounts=accounts,
+                           page_has_errors=status != 200), status
 
 
 def _set_active(staff_id: int, active: bool):
@@ -91,7 +92,8 @@ def staff_password(staff_id: int):
             flash(f"New password set for {account.name}. They have been signed out everywhere.", "success")
             return redirect(url_for("staff.staff_list"))
     status = 400 if form.is_submitted() else 200
-    return render_template("staff/admin_password.html", form=form, account=account), status
+    return render_template("staff/admin_password.html", form=form, account=account,
+                           page_has_errors=status != 200), status
 
 
 # ---- audit log -----------------------------------------------------------------------------------
@@ -179,4 +181,4 @@ def export():
         return Response(csv_body(rows), mimetype="text/csv", headers={
             "Content-Disposition": f'attachment; filename="callback-requests_{start}_to_{end}.csv"'})
     status = 400 if form.is_submitted() else 200
-    return render_template("staff/export.html", form=form), status
+    return render_template("staff/export.html", form=form, page_has_errors=status != 200), status

@@ -30,7 +30,8 @@ def login():
         error = result.error
         wait = wait_words(result.wait) if result.wait else None
     status = 200 if error is None else (429 if wait else 401)
-    return render_template("staff/login.html", form=form, error=error, wait=wait), status
+    return render_template("staff/login.html", form=form, error=error, wait=wait,
+                           page_has_errors=bool(error or form.errors)), status
 
 
 @bp.post("/sign-out")

@@ -118,7 +118,7 @@ def queue():
                               "mine": "y" if filters.mine else None}.items() if v}
     return render_template("staff/queue.html", form=form, find=find, filters=filters, page=page, now=now,
                            rows=rows, args=args,
-                           searched=last_four(wanted) if wanted else None,
+                           searched=last_four(wanted) if wanted else None, page_has_errors=bool(find.errors),
                            sla_hours=current_app.config["CALLBACK_SLA_HOURS"]), 400 if find.errors else 200
 
 
@@ -187,7 +187,7 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
         called_from=next((display(call.caller) for call in history.calls
                           if call.call_sid == item.call_sid and call.caller and call.caller != item.phone), None),
         languages=answers.LANGUAGES, attempt_form=attempt_form,
-        note_form=note_form or NoteForm(formdata=None),
+        note_form=note_form or NoteForm(formdata=None), page_has_errors=status != 200,
     ), status
 
 
