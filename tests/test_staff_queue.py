@@ -1,7 +1,6 @@
 """The queue page: order, what each row shows, filters, pages, and staying fast."""
 
 import datetime as dt
-from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa

@@ -214,14 +214,14 @@ class Engine:
     def _failure(self, node: Node, state: CallState, given: Input, ctx: Context) -> Step:
         kind = "no_input" if given.empty else "invalid"
         tries = state.tries + 1
+        chosen = self.chosen_language(state)
+        langs = self.languages_for(chosen)
         if tries >= MAX_TRIES:
             escalate = "system.escalate" if ctx.is_open else "system.escalate_closed"
-            chosen = self.chosen_language(state)
-            says = [self.say(code, escalate) for code in self.languages_for(chosen)]
+            says = [self.say(code, escalate) for code in langs]
             verbs, presented = self.present(self.flow.escalate_to, state.forward(), ctx, says,
                                             language_chosen=chosen is not None)
             return Step(verbs, choice=f"{kind}:escalated", presented=presented)
-        langs = LANGUAGES if node.bilingual else (state.lang,)
         says = [self.say(code, f"system.{kind}") for code in langs]
         retry = replace(state, step=state.step + 1, tries=tries)
         return Step(self._menu(node, retry, says, full=False), choice=kind, presented=node.id)

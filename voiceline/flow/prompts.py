@@ -119,18 +119,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     the last one without a word, so a pasted second `insurance:` would replace the first."""
 
     def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            seen: set = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: the parent merges it
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                if isinstance(key, (str, int, float, bool)) and key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while reading a mapping", node.start_mark, f"the key {key!r} is given twice",
-                        key_node.start_mark)
-                if isinstance(key, (str, int, float, bool)):
-                    seen.add(key)
+        seen: set = set()
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: the parent merges it
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # not a plain key: the parent reports what is wrong with it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"the key {key!r} is given twice",
+                    key_node.start_mark)
+            seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 

@@ -125,9 +125,7 @@ def related_requests(request: CallbackRequest):
     back, a number they called from, or made by a call from this request's number. Listed on
     the page, never merged: a caller who gives another number may be using someone else's phone."""
     caller_ids = sa.select(Call.caller).where(calls_of(request), Call.caller.is_not(None))
-    made_from_here = sa.select(Call.callback_id).where(Call.caller == request.phone, Call.callback_id.is_not(None))
-    return sa.or_(CallbackRequest.phone == request.phone, CallbackRequest.phone.in_(caller_ids),
-                  CallbackRequest.id.in_(made_from_here))
+    return sa.or_(phone_matches(request.phone), CallbackRequest.phone.in_(caller_ids))
 
 
 def recording_belongs(session: Session, request: CallbackRequest, recording_sid: str) -> bool:

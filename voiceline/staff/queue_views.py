@@ -8,7 +8,7 @@ lazy="raise") would fail the page.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import Response, current_app, render_template, request
@@ -67,7 +67,8 @@ def is_overdue(item: CallbackRequest, now: dt.datetime) -> bool:
     return item.status == OPEN and item.created_at <= now - sla
 
 
-def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rules: work.Policy) -> Row:
+def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rules: work.Policy,
+        *, crisis: bool = False, called_from_searched: bool = False) -> Row:
     live = work.claim_is_live(item, now, rules)
     holder = item.claimed_by if live else None  # joined by queue_page: no query here
     return Row(
@@ -81,6 +82,7 @@ def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rule
         outcome=work.FINAL_OUTCOME_LABELS.get(item.outcome or "", item.outcome),
         holder=holder.name if holder is not None else None,
         mine=holder is not None and holder.id == current_user.id,
+        crisis=crisis, called_from_searched=called_from_searched,
     )
 
 
@@ -111,8 +113,8 @@ def queue():
     page = listing.queue_page(db.session, filters, staff(), now, rules, page=page_number)
     questions = flow_questions()
     crisis = listing.crisis_callers(db.session, page.items)
-    rows = [replace(row(item, now, questions, rules), crisis=item.id in crisis,
-                    called_from_searched=bool(wanted) and not listing.phone_is(item.phone, wanted))
+    rows = [row(item, now, questions, rules, crisis=item.id in crisis,
+                called_from_searched=bool(wanted) and not listing.phone_is(item.phone, wanted))
             for item in page.items]
     args = {k: v for k, v in {"status": filters.status, "reason": filters.reason, "language": filters.language,
                               "mine": "y" if filters.mine else None}.items() if v}

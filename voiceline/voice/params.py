@@ -13,11 +13,12 @@ from collections.abc import Mapping
 
 from voiceline.flow.engine import CALLBACK_PHASES, MAX_TRIES
 from voiceline.flow.model import LANGUAGES
+from voiceline.flow.prompts import NODE_ID
 from voiceline.flow.steps import CallState, Input, Recording
 
 SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 DIGITS = re.compile(r"^[0-9*#]{1,32}$")
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+NAME = NODE_ID  # node names and reasons in action URLs: the names flow.yaml may use
 STATUS = re.compile(r"^[a-z-]{1,20}$")
 SPEECH_LIMIT = 200
 
@@ -55,12 +56,11 @@ def language(args: Mapping[str, str]) -> str | None:
 
 
 def state_from(node: str | None, args: Mapping[str, str]) -> CallState:
-    lang = args.get("lang")
     reason = args.get("reason") or "general"
     phase = args.get("phase") or ""
     return CallState(
         node=node if node and NAME.match(node) else "",
-        lang=lang if lang in LANGUAGES else "en",
+        lang=language(args) or "en",
         step=bounded_int(args.get("step"), 0, 100_000),
         tries=bounded_int(args.get("tries"), 0, MAX_TRIES),
         reason=reason if NAME.match(reason) else "general",
