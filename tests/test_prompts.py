@@ -302,6 +302,10 @@ def test_the_skip_key_is_read_from_the_flow(tmp_path, make_app):
     phone.call()
     phone.press_through("1", "2", "1", "1")  # English, insurance, uses insurance, commercial
     assert "To skip this question, press 0." in phone.text()
+    spanish = Phone(phone.app)
+    spanish.call()
+    spanish.press_through("2", "2", "1", "1")
+    assert "Para omitir esta pregunta, oprima 0." in spanish.text()
     phone.press("5")  # not a choice: the question is asked again, its key still filled in
     assert phone.spoken()[0] == "Sorry, that's not one of the choices."
     assert "To skip this question, press 0." in phone.text()

@@ -117,6 +117,25 @@ def test_the_number_check_asked_again_repeats_the_number(closed_app):
     assert request.phone == "+16175550188"
 
 
+def test_the_number_check_in_spanish_repeats_the_number_too(closed_app):
+    phone = to_capture(closed_app, from_number="anonymous", lang_key="2")
+    phone.silence()
+    assert phone.spoken()[0] == "Disculpe, no escuché ningún número."
+    phone.press("6175550188")
+    phone.press("7")
+    assert phone.spoken()[0] == "Disculpe, esa no es una de las opciones."
+    assert "Usted marcó 6 1 7, 5 5 5, 0 1 8 8." in phone.text()
+    assert phone.languages() == {"es-US"}
+
+
+def test_a_keyed_in_number_and_a_yes_to_voicemail_read_back_in_spanish(closed_app):
+    phone = to_capture(closed_app, from_number="+12125550111", lang_key="2")
+    phone.press_through("2", "6175550188", "1", "4", "1", "2")  # another number; any time; yes; no message
+    assert "no diremos el nombre de la clínica" in phone.text()
+    [request] = stored_requests(closed_app)
+    assert (request.phone, request.voicemail_ok, request.language) == ("+16175550188", False, "es")
+
+
 def test_three_bad_numbers_end_with_clear_instructions_and_nothing_stored(closed_app):
     phone = to_capture(closed_app, from_number="anonymous")
     phone.press("123")

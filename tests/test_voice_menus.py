@@ -209,6 +209,20 @@ def test_three_failures_when_closed_lead_to_callback_capture(make_app):
     assert "Let me help you another way." in phone.spoken() and "someone who can help" not in text
 
 
+def test_three_failures_when_closed_in_spanish_say_so_in_spanish(make_app):
+    from tests.phone import Phone
+
+    phone = Phone(make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00", HOLIDAYS="none"))
+    phone.app.extensions["voiceline.clock"] = lambda: __import__("datetime").datetime(
+        2026, 11, 28, 15, 0, tzinfo=__import__("datetime").UTC)  # a Saturday
+    phone.call()
+    phone.press("2")
+    for _ in range(3):
+        phone.press("8")
+    assert "Permítame ayudarle de otra manera." in phone.spoken()
+    assert phone.languages() == {"es-US"}
+
+
 def test_silence_at_the_greeting_escalates_in_both_languages(phone):
     phone.call()
     for _ in range(3):
