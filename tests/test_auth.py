@@ -13,8 +13,12 @@ from voiceline.models import AuditEntry, CallbackRequest, SignInFailure, StaffUs
 
 def sign_in(app, email, password, address="10.0.0.1", now=None):
     with app.app_context():
-        result = auth.sign_in(db.session, email, password, address, now or now_utc())
+        now = now or now_utc()
+        result = auth.start_sign_in(db.session, email, address, now)
         db.session.commit()
+        if result is None:
+            result = auth.finish_sign_in(db.session, email, password, address, now)
+            db.session.commit()
         return result
 
 

@@ -1,5 +1,7 @@
 """Signing in and out of the staff pages: errors, the throttle, idle expiry, CSRF, sessions."""
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
@@ -281,3 +283,47 @@ def test_a_password_typed_into_the_email_box_is_not_kept_in_the_audit_log(app):
     assert browser.sign_in("Tr0ub4dor&3-horse", "anything").status_code == 401
     [entry] = audit_rows(app, "sign_in_failed")
     assert entry.actor == "(not an email address)" and "Tr0ub4dor" not in str(entry.detail)
+
+
+def test_guesses_sent_at_once_get_no_more_password_checks_than_five(app, monkeypatch):
+    """Each try is counted before its password is checked (a quarter of a second in
+    production). Counted after, twelve guesses sent together would all be checked."""
+    from voiceline import auth
+
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    guesses, checked, answered = 12, [], []
+    changed = threading.Condition()
+    release = threading.Event()
+    real_check = auth.check_password_hash
+
+    def held_check(password_hash: str, password: str) -> bool:
+        with changed:
+            checked.append(password)
+            changed.notify_all()
+        release.wait(timeout=60)  # until every guess is either here or answered
+        return real_check(password_hash, password)
+
+    def guess(n: int) -> None:
+        browser = StaffClient(app)
+        browser.get("/staff/sign-in")
+        status = browser.post("/staff/sign-in", {"email": "ana@clinic.example", "password": f"guess {n}"}).status_code
+        with changed:
+            answered.append(status)
+            changed.notify_all()
+
+    monkeypatch.setattr(auth, "check_password_hash", held_check)
+    threads = [threading.Thread(target=guess, args=(n,), name=f"guess-{n}") for n in range(guesses)]
+    for thread in threads:
+        thread.start()
+    with changed:
+        assert changed.wait_for(lambda: len(checked) + len(answered) == guesses, timeout=60)
+        held = len(checked)
+    release.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert held == 5
+    assert answered == [429] * guesses  # the five checked finish after the fifth count: they wait too
+    with app.app_context():
+        failures = db.session.scalars(sa.select(SignInFailure.failures)).all()
+    assert failures == [5, 5]  # the account's key and the address's
+    assert len(audit_rows(app, "sign_in_failed")) == guesses

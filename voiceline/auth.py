@@ -7,7 +7,7 @@ would add 32 MiB to a web worker's peak memory at every sign-in; hashes made wit
 parameters still verify. After five failed sign-ins for an
 account, or from one address, further tries are refused for a while that doubles with each
 new failure (30 s, 1 min, 2 min ... up to 15 min), counted in the database so every worker
-agrees. A session carries the account's session version: disabling an account or resetting
+agrees, and counted before the password is checked so guesses sent at once agree too. A session carries the account's session version: disabling an account or resetting
 its password ends its sessions everywhere.
 """
 
@@ -92,22 +92,29 @@ def _keys(email: str, address: str | None) -> list[str]:
 
 def blocked_for(session: Session, email: str, address: str | None, now: dt.datetime) -> dt.timedelta | None:
     """How much longer sign-in is refused for this account or address, if it is."""
-    rows = session.scalars(sa.select(SignInFailure).where(SignInFailure.key.in_(_keys(email, address)))).all()
-    waits = [row.blocked_until - now for row in rows if row.blocked_until and row.blocked_until > now]
+    until = session.scalars(sa.select(SignInFailure.blocked_until)
+                            .where(SignInFailure.key.in_(_keys(email, address)))).all()
+    waits = [moment - now for moment in until if moment and moment > now]
     return max(waits) if waits else None
 
 
-def _count_failure(session: Session, key: str, now: dt.datetime) -> None:
+def _count_try(session: Session, key: str, now: dt.datetime) -> bool:
+    """Count a try against `key` unless it must wait; whether it was counted. One statement,
+    so two workers counting at once both count (and only one of them may be the fifth)."""
     table = SignInFailure.__table__
     fresh = table.c.last_failure_at > now - FORGET_AFTER
-    upsert(session, SignInFailure, {"key": key, "failures": 1, "last_failure_at": now}, ["key"], {
+    row = upsert(session, SignInFailure, {"key": key, "failures": 1, "last_failure_at": now}, ["key"], {
         "failures": sa.case((fresh, table.c.failures + 1), else_=1),
         "last_failure_at": now,
-    })
-    row = session.get(SignInFailure, key, populate_existing=True)
+    }, where=sa.or_(table.c.blocked_until.is_(None), table.c.blocked_until <= now),
+        returning=[table.c.failures])
+    if row is None:
+        return False
     if row.failures >= FREE_FAILURES:
         delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (row.failures - FREE_FAILURES))
-        row.blocked_until = now + delay
+        session.execute(sa.update(SignInFailure).where(SignInFailure.key == key)
+                        .values(blocked_until=now + delay))
+    return True
 
 
 @dataclass
@@ -125,22 +132,33 @@ def _who_tried(email: str) -> str:
     return email if EMAIL.match(email) else "(not an email address)"
 
 
-def sign_in(session: Session, email: str, password: str, address: str | None, now: dt.datetime) -> SignInResult:
-    """Check a sign-in; count failures; never say whether the email exists."""
+def start_sign_in(session: Session, email: str, address: str | None, now: dt.datetime) -> SignInResult | None:
+    """Count a sign-in try as a failure before its password is checked; a refusal if the
+    account or address must wait first.
+
+    The caller commits before calling finish_sign_in. The password check takes about a
+    quarter of a second; a failure counted only after it would let thirty guesses sent at
+    once all be checked. Counted first, the sixth waits. A right password forgives them.
+    """
     email = normalize_email(email)
-    wait = blocked_for(session, email, address, now)
-    if wait is not None:
-        audit.record(session, "sign_in_failed", actor=_who_tried(email), address=address,
-                     detail={"throttled": True})
-        return SignInResult(error="Too many failed sign-ins. Please wait before trying again.", wait=wait)
+    keys = _keys(email, address)
+    if blocked_for(session, email, address, now) is None and all(_count_try(session, key, now) for key in keys):
+        return None
+    audit.record(session, "sign_in_failed", actor=_who_tried(email), address=address, detail={"throttled": True})
+    return SignInResult(error="Too many failed sign-ins. Please wait before trying again.",
+                        wait=blocked_for(session, email, address, now))
+
+
+def finish_sign_in(session: Session, email: str, password: str, address: str | None,
+                   now: dt.datetime) -> SignInResult:
+    """Check the password of a try start_sign_in counted; never say whether the email exists."""
+    email = normalize_email(email)
     staff = session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
     ok = check_password_hash(staff.password_hash if staff else _dummy_hash(), password or "")
     if not ok or staff is None or not staff.active:
-        for key in _keys(email, address):
-            _count_failure(session, key, now)
         audit.record(session, "sign_in_failed", staff=staff, actor=_who_tried(email), address=address)
-        wait = blocked_for(session, email, address, now)
-        return SignInResult(error="That email and password do not match an active account.", wait=wait)
+        return SignInResult(error="That email and password do not match an active account.",
+                            wait=blocked_for(session, email, address, now))
     session.execute(sa.delete(SignInFailure).where(SignInFailure.key.in_(_keys(email, address))))
     staff.last_sign_in_at = now
     audit.record(session, "sign_in", staff=staff, address=address)

@@ -80,8 +80,15 @@ def insert_or_update(target: Target, model: type, values: dict[str, Any], confli
 
 
 def upsert(session: Session, model: type, values: dict[str, Any], conflict: list[str],
-           update: dict[str, Any]) -> None:
+           update: dict[str, Any], *, where: sa.ColumnElement[bool] | None = None,
+           returning: list[sa.ColumnElement] | None = None) -> tuple | None:
     """Insert a row, or update the row with the same `conflict` columns with `update`, whose
-    values may be SQL expressions (built afresh each time: for rare writes, like sign-in)."""
+    values may be SQL expressions (built afresh each time: for rare writes, like sign-in).
+    With `where`, an existing row is updated only if it holds (else nothing is written). With
+    `returning`, those columns of the row written, or None when nothing was."""
     stmt = _INSERTS[_dialect(session)](model.__table__).values(**values)
-    session.connection().execute(stmt.on_conflict_do_update(index_elements=conflict, set_=update))
+    stmt = stmt.on_conflict_do_update(index_elements=conflict, set_=update, where=where)
+    if returning is None:
+        session.connection().execute(stmt)
+        return None
+    return session.connection().execute(stmt.returning(*returning)).first()

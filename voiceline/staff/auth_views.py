@@ -21,8 +21,12 @@ def login():
     form = SignInForm()
     error = wait = None
     if form.validate_on_submit():
-        result = auth.sign_in(db.session, form.email.data, form.password.data, address(), now_utc())
-        db.session.commit()  # the failure count and the audit entry are kept either way
+        email, now = form.email.data, now_utc()
+        result = auth.start_sign_in(db.session, email, address(), now)
+        db.session.commit()  # the try is counted before its password is checked, for every worker to see
+        if result is None:
+            result = auth.finish_sign_in(db.session, email, form.password.data, address(), now)
+            db.session.commit()  # the audit entry is kept either way
         if result.staff is not None:
             start_session(result.staff)
             flash(f"Signed in. Welcome, {result.staff.name}.", "success")
