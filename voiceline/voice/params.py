@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from voiceline.flow.engine import CALLBACK_PHASES, MAX_TRIES
 from voiceline.flow.model import LANGUAGES
-from voiceline.flow.prompts import NODE_ID
+from voiceline.flow.nodes import NODE_ID
 from voiceline.flow.steps import CallState, Input, Recording
 
 SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
