@@ -683,6 +683,14 @@ def test_welcome_names_911_988_and_the_crisis_key(flow, code, verb):
 
 
 @pytest.mark.parametrize("code, verb", [("en", "press"), ("es", "oprima")])
+@pytest.mark.parametrize("key", ["prescreen.intro", "callback.message_offer"])
+def test_the_crisis_key_is_named_before_the_prescreen_and_before_a_message(flow, code, verb, key):
+    # The questions about mood and psychosis are where distress is likeliest; a recorded
+    # message is heard only at the callback, so a crisis must not wait in it.
+    assert f"{verb} {flow.crisis_key} " in flow.text(code, key)
+
+
+@pytest.mark.parametrize("code, verb", [("en", "press"), ("es", "oprima")])
 def test_option_template_says_press_key(flow, code, verb):
     template = flow.languages[code].texts["system.option"]
     assert f"{verb} {{key}}" in template

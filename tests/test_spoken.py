@@ -119,9 +119,9 @@ def test_hours_sentence_names_the_zone_when_it_has_a_spoken_name(flow, tz, lang,
     ("schedule", "lang", "sentence"),
     [
         ("24/7", "en", "Patient services answers calls 24 hours a day."),
-        ("24/7", "es", "Servicios al paciente atiende llamadas las 24 horas del día."),
+        ("24/7", "es", "Atendemos llamadas las 24 horas del día."),
         ("closed", "en", "Patient services is not taking calls by phone right now."),
-        ("closed", "es", "Servicios al paciente no está atendiendo llamadas por teléfono en este momento."),
+        ("closed", "es", "En este momento no atendemos llamadas por teléfono."),
     ],
 )
 def test_hours_sentence_for_24_7_and_closed(flow, schedule, lang, sentence):
@@ -173,7 +173,7 @@ def test_holiday_sentence_only_on_a_local_holiday_that_has_hours(flow, now, holi
         (local(2026, 11, 23, 13), "morning", "tomorrow, in the morning", "mañana, por la mañana"),
         (local(2026, 11, 23, 13), "afternoon", "today, in the afternoon", "hoy, por la tarde"),
         (local(2026, 11, 23, 9), "any", "today, at a time that suits our team",
-         "hoy, a la hora que le sea posible a nuestro equipo"),
+         "hoy, a la hora que nuestro equipo pueda"),
         (local(2026, 11, 20, 19), "afternoon", "on Monday, in the afternoon", "el lunes, por la tarde"),
         (local(2026, 11, 21, 10), "evening", "on Monday, in the evening", "el lunes, por la noche"),
         (local(2026, 11, 25, 19), "morning", "on Friday, in the morning", "el viernes, por la mañana"),
@@ -191,9 +191,9 @@ def test_expected_call(flow, now, window, en, es):
     ("now", "en", "es"),
     [
         (local(2026, 11, 27, 12, 59), "today, at a time that suits our team",
-         "hoy, a la hora que le sea posible a nuestro equipo"),
+         "hoy, a la hora que nuestro equipo pueda"),
         (local(2026, 11, 24, 17, 58), "tomorrow, at a time that suits our team",
-         "mañana, a la hora que le sea posible a nuestro equipo"),
+         "mañana, a la hora que nuestro equipo pueda"),
     ],
 )
 def test_expected_call_never_promises_a_window_the_clinic_is_never_open(flow, now, en, es):

@@ -79,8 +79,8 @@ def test_every_answer_with_its_question_and_the_full_number(app, coordinator):
         "Have you been diagnosed with depression or another mood disorder?": "No",
         "Have you tried two or more antidepressants without enough relief?": "Yes",
         "Are you under the care of a doctor or therapist right now?": "Yes",
-        "Have you ever had psychosis, do you have high blood pressure that is not under control, "
-        "or are you pregnant?": "No",
+        "Is any of these true for you? You have had psychosis, such as hearing or seeing things that "
+        "others don't. Your blood pressure is high and not under control. Or you are pregnant.": "No",
     }
     facts = dl(doc, "facts")
     assert facts["Reason"] == "New patient (candidacy)" and facts["Best time"] == "Morning"

@@ -88,9 +88,9 @@ def test_a_different_number_can_be_given_and_re_entered(closed_app):
     phone = to_capture(closed_app)
     phone.press("2")
     phone.press("1234567890")  # area code 123 does not exist
-    assert phone.spoken()[0] == "Sorry, that doesn't look like a US phone number."
+    assert phone.spoken()[0] == "Sorry, that doesn't look like a U.S. phone number."
     phone.press("617555012")  # nine digits
-    assert phone.spoken()[0] == "Sorry, that doesn't look like a US phone number."
+    assert phone.spoken()[0] == "Sorry, that doesn't look like a U.S. phone number."
     phone.press("6175550188")
     phone.press("2")  # enter it again
     phone.press("16175550177")  # a leading 1 is fine

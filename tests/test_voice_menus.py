@@ -121,9 +121,11 @@ def test_insurance_plan_and_spoken_carrier(app, phone, lang):
     phone.say("Blue Cross Blue Shield")
     text = phone.text()
     if lang == "en":
-        assert "usually not covered" in text and "prior authorization" in text and "check your benefits" in text
+        assert "Insurance usually does not pay for I V ketamine" in text and "only if they approve it first" in text
+        assert "We can't tell you today what your plan will pay." in text and "check your coverage" in text
     else:
-        assert "por lo general no la cubre" in text and "autorización previa" in text
+        assert "el seguro no paga la ketamina intravenosa" in text and "solo si lo aprueban antes" in text
+        assert "Hoy no podemos decirle cuánto pagará su plan." in text and "revisará su cobertura" in text
     assert phone.doc.find("Dial") is not None
     assert answers(app, phone.call_sid) == {"coverage": "insurance", "plan_type": "medicare",
                                             "carrier": "Blue Cross Blue Shield"}
@@ -146,7 +148,7 @@ def test_self_pay_hears_cost_information(app, phone):
     phone.call()
     phone.press_through("1", "2")
     phone.press("2")
-    assert "usually not covered" in phone.text()
+    assert "Insurance usually does not pay for I V ketamine" in phone.text()
     assert answers(app, phone.call_sid) == {"coverage": "self_pay"}
 
 
@@ -165,11 +167,12 @@ def test_what_to_expect_facts_and_menu(phone, lang):
     phone.press("3")
     text = phone.text()
     if lang == "en":
-        for fact in ("45 minutes", "reclining chair", "drive you home", "alcohol", "benzodiazepines",
+        for fact in ("45 minutes", "reclining chair", "drive you home", "alcohol", "sedatives",
                      "esketamine", "not FDA-approved for depression"):
             assert fact in text
     else:
-        for fact in ("45 minutos", "sillón reclinable", "alcohol", "benzodiazepinas", "esketamina"):
+        for fact in ("45 minutos", "sillón reclinable", "llevarle a casa", "alcohol", "tranquilizantes",
+                     "esketamina", "no está aprobada por la FDA para la depresión"):
             assert fact in text
     assert sorted(options_announced(phone, lang)) == ["1", "2", "3"]
     phone.press("3")
@@ -261,6 +264,10 @@ def test_crisis_is_spoken_in_the_callers_language(phone):
     phone.press("9")
     assert phone.languages() == {"es-US"}
     assert "Línea 9 8 8" in phone.text()
+    # The Lifeline answers with its own menu, in English first: a Spanish caller is told its key.
+    assert "oprima 2 para hablar en español" in phone.text()
+    phone.dial_result("completed")
+    assert "llame al 9 8 8 y oprima 2, o envíe la palabra AYUDA por mensaje de texto al 9 8 8" in phone.text()
 
 
 def test_crisis_before_a_language_is_chosen_is_spoken_in_both(phone):
