@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tests.factories import stored_requests
 from tests.phone import Phone, query, twilio_post
 from voiceline.extensions import db
-from voiceline.models import Call, CallbackRequest, Recording
+from voiceline.models import Call, CallbackRequest, Recording, SafetyEvent
 
 FRIDAY_10AM = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)
 
@@ -173,7 +173,7 @@ def test_voice_message_is_recorded_with_a_status_callback(closed_app):
     phone.press_through("1", "1", "1")
     phone.press("1")  # record a message
     record = phone.doc.find("Record")
-    assert record.get("finishOnKey") == "#" and record.get("playBeep") == "true"
+    assert record.get("finishOnKey") == "#9" and record.get("playBeep") == "true"  # 9: the crisis key
     assert record.get("maxLength") == "120"
     assert "/voice/recording-status" in record.get("recordingStatusCallback")
     assert phone.verbs() == ["Say", "Record", "Redirect"]
@@ -191,6 +191,23 @@ def test_voice_message_is_recorded_with_a_status_callback(closed_app):
         recording = db.session.scalar(sa.select(Recording))
         assert (recording.call_sid, recording.url, recording.duration_seconds, recording.status) == (
             phone.call_sid, url, 14, "completed")
+
+
+def test_the_crisis_key_ends_a_message_and_connects_to_the_crisis_line(closed_app):
+    # A message is heard only when a coordinator calls back: a crisis must not wait in it.
+    phone = to_capture(closed_app)
+    phone.press_through("1", "1", "1", "1")
+    record = phone.doc.find("Record")
+    sid = "RE" + "d" * 32
+    phone.post(record.get("action"), RecordingSid=sid, RecordingDuration="6", Digits="9",
+               RecordingUrl="https://api.twilio.com/x/" + sid)
+    assert phone.verbs() == ["Say", "Dial"]
+    assert phone.doc.find("Dial/Number").text == "988"
+    assert "9 8 8" in phone.text()
+    with closed_app.app_context():
+        safety = db.session.scalars(sa.select(SafetyEvent)).all()
+        assert [(s.call_sid, s.dialed) for s in safety] == [(phone.call_sid, "988")]
+    assert stored_requests(closed_app) == []  # a crisis call is a safety event, as at every question
 
 
 def test_recording_status_may_arrive_before_the_record_action(closed_app):

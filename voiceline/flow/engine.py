@@ -184,7 +184,7 @@ class Engine:
             restart = node.id if node is not None else self.flow.main_menu
             verbs, presented = self.present(restart, state.forward(), ctx)
             return Step(verbs, choice="restart", presented=presented)
-        if given.digits == self.flow.crisis_key and state.phase != "recorded":
+        if given.digits == self.flow.crisis_key:  # at every question, and while a message is recorded
             return self.crisis(state, ctx)
         if node.kind == CALLBACK:
             return self._callback_input(node, state, given, ctx)
@@ -367,7 +367,8 @@ class Engine:
         # phase == "message"
         if value == "record":
             target = Target.step(replace(nxt, node=node.id, phase="recorded"))
-            record = Record(target, Target("recording_status"), max_length=ctx.recording_max)
+            record = Record(target, Target("recording_status"), max_length=ctx.recording_max,
+                            finish_on_key="#" + self.flow.crisis_key)
             return Step([self.say(lang, "callback.record"), record, Redirect(target)], choice=choice,
                         presented=presented.format("record"))
         return self._finalize(node, state, ctx, {}, None, [], choice=choice)

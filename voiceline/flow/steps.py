@@ -123,6 +123,7 @@ class Record:
     action: Target
     status_callback: Target
     max_length: int
+    finish_on_key: str = "#"  # and the crisis key: it ends the message and connects to the crisis line
 
 
 @dataclass(frozen=True)
