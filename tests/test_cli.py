@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -191,6 +192,19 @@ def test_finish_stale_queues_a_spanish_missed_call_in_spanish(app, runner):
         assert (request.language, request.reason, request.answers) == ("es", "missed_call", {"age_18_or_older": "yes"})
 
 
+def test_a_sqlite_file_in_a_missing_folder_is_named(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from voiceline.cli import cli
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    path = tmp_path / "no-such-folder" / "voiceline.db"
+    env = {"VOICELINE_ENV": "production", "SECRET_KEY": "x", "TWILIO_AUTH_TOKEN": "y", "DATABASE_URL": f"sqlite:///{path}"}
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip() == f"voiceline: database error: unable to open database file (file: {path})"
+
+
 def test_a_database_that_does_not_answer_is_one_line_not_a_traceback(tmp_path, monkeypatch):
     """The release step (`voiceline db upgrade`) on a database it cannot reach."""
     from click.testing import CliRunner
@@ -198,8 +212,39 @@ def test_a_database_that_does_not_answer_is_one_line_not_a_traceback(tmp_path, m
     from voiceline.cli import cli
 
     monkeypatch.chdir(tmp_path)  # no .env here
+    (tmp_path / "voiceline.db").mkdir()  # a folder where the file should be: SQLite cannot open it
     env = {"VOICELINE_ENV": "production", "SECRET_KEY": "x", "TWILIO_AUTH_TOKEN": "y",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'no-such-folder' / 'voiceline.db'}"}
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'voiceline.db'}"}
     result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
     assert result.exit_code == 1
-    assert result.output.strip() == "voiceline: database error: unable to open database file"
+    file = tmp_path / "voiceline.db"
+    assert result.output.strip() == f"voiceline: database error: unable to open database file (file: {file})"
+
+
+@pytest.mark.parametrize("command", [["staff", "list"], ["callbacks", "list"], ["calls", "list"]])
+def test_a_database_never_migrated_is_one_line_saying_what_to_run(database_url, tmp_path, monkeypatch, command):
+    from click.testing import CliRunner
+
+    from voiceline.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    admin = None
+    if database_url.startswith("postgresql"):  # an empty database beside the test database
+        admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+        name = f"never_migrated_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = admin.url.set(database=name).render_as_string(hide_password=False)
+    env = {"VOICELINE_ENV": "production", "SECRET_KEY": "x", "TWILIO_AUTH_TOKEN": "y", "DATABASE_URL": url}
+    try:
+        result = CliRunner().invoke(cli, command, env=env)
+    finally:
+        if admin is not None:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("voiceline: database not set up or behind this code (")
+    assert line.endswith("): run voiceline db upgrade")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from dotenv import find_dotenv, load_dotenv
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, ScriptInfo
 
 from voiceline.config import REPO_ROOT, ConfigError
 from voiceline.flow.prompts import FlowError, load_flow
@@ -32,14 +32,31 @@ class VoicelineGroup(FlaskGroup):
     SQLAlchemy's stack frames. Other errors, bugs among them, still show theirs."""
 
     def invoke(self, ctx: click.Context):
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        from voiceline.database import schema_missing
 
         try:
             return super().invoke(ctx)
-        except OperationalError as exc:
+        except DBAPIError as exc:
+            if schema_missing(exc):
+                reason = str(exc.orig).strip().splitlines()[0]
+                click.echo(f"voiceline: database not set up or behind this code ({reason}): "
+                           "run voiceline db upgrade", err=True)
+                sys.exit(1)
+            if not isinstance(exc, OperationalError):
+                raise
             reason = str(exc.orig or exc).strip().splitlines()[0]
-            click.echo(f"voiceline: database error: {reason}", err=True)
+            click.echo(f"voiceline: database error: {reason}{_sqlite_file(ctx)}", err=True)
             sys.exit(1)
+
+
+def _sqlite_file(ctx: click.Context) -> str:
+    """' (file: /path)' for SQLite, whose errors never say which file (no password to hide)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(ctx.ensure_object(ScriptInfo).load_app().config["SQLALCHEMY_DATABASE_URI"])
+    return f" (file: {url.database})" if url.get_backend_name() == "sqlite" and url.database else ""
 
 
 cli = VoicelineGroup(

@@ -21,6 +21,30 @@ from voiceline.extensions import db
 PING_TIMEOUT_SECONDS = 2.0
 
 
+def is_outage(error: BaseException) -> bool:
+    """A failure to reach the database, as opposed to an error in a statement (a lock timeout,
+    a constraint): only those open the breaker."""
+    if isinstance(error, (exc.DisconnectionError, exc.TimeoutError)):  # pool checkout gave up
+        return True
+    if isinstance(error, exc.DBAPIError):
+        return error.connection_invalidated or error.statement is None  # lost, or never connected
+    return False
+
+
+# PostgreSQL's undefined_table and undefined_column; SQLite says it in words.
+_SCHEMA_MISSING_STATES = {"42P01", "42703"}
+
+
+def schema_missing(error: BaseException) -> bool:
+    """A statement failed because a table or column is not there: the database was never
+    migrated, or is behind this code (`voiceline db upgrade` did not run)."""
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if getattr(error.orig, "sqlstate", None) in _SCHEMA_MISSING_STATES:
+        return True
+    return str(error.orig).startswith(("no such table", "no such column"))
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets web workers read while one writes; NORMAL sync is durable across app crashes
     # (only an OS crash can lose the last transactions); foreign keys are off by default.

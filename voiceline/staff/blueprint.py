@@ -13,9 +13,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import InternalServerError
 
 from voiceline import audit
-from voiceline.extensions import db
+from voiceline.database import is_outage, schema_missing
+from voiceline.extensions import db, login_manager
 from voiceline.models import StaffUser, now_utc
 from voiceline.queue.work import Policy
 
@@ -174,6 +177,39 @@ def csrf_failed(exc):
     return error_page(400, "This form has expired",
                       "For your security, forms stop working after a while or when you sign in again. "
                       "Go back, reload the page, and try again.")
+
+
+def _without_the_account() -> None:
+    """For an error page: if the account could not be loaded (the database failed first),
+    the page is drawn as for a signed-out visitor rather than trying again."""
+    if "_login_user" not in g:
+        g._login_user = login_manager.anonymous_user()
+
+
+@bp.errorhandler(SQLAlchemyError)
+def database_unavailable(error: SQLAlchemyError):
+    """The database does not answer, or has no tables yet: a page that says so (503), and
+    one line in the log. Any other database error is a bug: it goes on to the 500 page."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        pass
+    if not (is_outage(error) or schema_missing(error)):
+        raise error
+    _without_the_account()
+    what = "not set up (run voiceline db upgrade)" if schema_missing(error) else "not answering"
+    current_app.logger.warning("staff page %s: database %s (%s)", request.endpoint, what, type(error).__name__)
+    return error_page(503, "The database is not answering",
+                      "Staff pages cannot be shown right now. Callers still reach the phone line, "
+                      "which sends them to patient services or tells them when to call back. "
+                      "Try again in a minute; if this goes on, tell your admin.")
+
+
+@bp.errorhandler(InternalServerError)
+def something_went_wrong(error):
+    _without_the_account()
+    return error_page(500, "Something went wrong",
+                      "The error has been logged for your admin. Go back and try again.")
 
 
 @bp.errorhandler(403)

@@ -16,23 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import exc
+from voiceline.database import is_outage
 
 COOLDOWN_SECONDS = 10.0
 
 
 class DatabaseUnavailable(Exception):
     """The breaker is open: don't touch the database for this webhook."""
-
-
-def is_outage(error: BaseException) -> bool:
-    """A failure to reach the database, as opposed to an error in a statement (a lock timeout,
-    a constraint): only those open the breaker."""
-    if isinstance(error, (exc.DisconnectionError, exc.TimeoutError)):  # pool checkout gave up
-        return True
-    if isinstance(error, exc.DBAPIError):
-        return error.connection_invalidated or error.statement is None  # lost, or never connected
-    return False
 
 
 class Breaker:
