@@ -2,8 +2,12 @@
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import uuid
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -248,3 +252,21 @@ def test_a_database_never_migrated_is_one_line_saying_what_to_run(database_url, 
     [line] = result.output.strip().splitlines()
     assert line.startswith("voiceline: database not set up or behind this code (")
     assert line.endswith("): run voiceline db upgrade")
+
+
+def test_help_lists_the_commands_on_a_machine_with_no_settings(tmp_path):
+    """An operator's first `voiceline --help` comes before any .env or secret exists."""
+    voiceline = str(Path(sys.executable).with_name("voiceline"))
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    for args in (["--help"], ["staff", "--help"]):
+        shown = subprocess.run([voiceline, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                               timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stderr.strip() == ("voiceline: help only; the commands need their settings: "
+                                        "SECRET_KEY is not set (required outside development)")
+        assert ("callbacks" in shown.stdout and "staff" in shown.stdout) if args == ["--help"] else \
+            "reset-password" in shown.stdout
+    refused = subprocess.run([voiceline, "staff", "list"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "voiceline: cannot start: SECRET_KEY is not set (required outside development)"

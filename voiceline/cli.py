@@ -14,12 +14,29 @@ from voiceline.config import REPO_ROOT, ConfigError
 from voiceline.flow.prompts import FlowError, load_flow
 
 
+# Enough to list the commands: `voiceline --help` on a machine with no settings yet.
+HELP_ONLY_SETTINGS = {"VOICELINE_ENV": "development", "DATABASE_URL": "sqlite://"}
+
+
+def _asking_for_help() -> bool:
+    """`voiceline`, `voiceline --help`, `voiceline staff --help`: the commands come from the
+    app, but listing them needs none of its settings."""
+    args = sys.argv[1:]
+    return not args or "--help" in args
+
+
 def _create_app():
     from voiceline import create_app, init_migrations
 
     try:
         app = create_app()
-    except (ConfigError, FlowError) as exc:
+    except ConfigError as exc:
+        if not _asking_for_help():
+            click.echo(f"voiceline: cannot start: {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"voiceline: help only; the commands need their settings: {exc}", err=True)
+        app = create_app({**HELP_ONLY_SETTINGS, "PROMPTS_DIR": os.environ.get("PROMPTS_DIR", "")})
+    except FlowError as exc:
         click.echo(f"voiceline: cannot start: {exc}", err=True)
         sys.exit(1)
     init_migrations(app)  # `voiceline db upgrade` and friends
