@@ -56,7 +56,9 @@ def stored_requests(app) -> list[CallbackRequest]:
 
 
 def wait_until_a_query_waits_for_a_lock(app, who: str, deadline_seconds: float = 10.0) -> None:
-    """PostgreSQL: until another connection is blocked on a lock (SQLite cannot tell)."""
+    """PostgreSQL: until another connection is blocked on a lock. SQLite cannot tell, so this
+    returns at once: there the two sides may well run one after the other, and a test using it
+    shows on SQLite only that either order ends right (the race itself is PostgreSQL's run)."""
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             return

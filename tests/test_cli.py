@@ -131,6 +131,11 @@ def test_calls_list_shows_calls_that_left_no_callback(app, runner):
     assert [r["call_sid"] for r in only_crisis] == [crisis.call_sid]
     table = runner.invoke(args=["calls", "list"]).output
     assert "welcome > main_menu > what_to_expect_menu" in table and "6175550123" not in table
+    with app.app_context():  # each listing (full numbers in its JSON) is in the audit log
+        listed_calls = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "list_calls")).all()
+    assert [(e.actor, e.detail["count"]) for e in listed_calls] == [("cli", 2), ("cli", 1), ("cli", 2)]
+    unknown = runner.invoke(args=["calls", "list", "--outcome", "bogus"])
+    assert unknown.exit_code == 2 and "'bogus' is not one of" in unknown.output and "crisis_line" in unknown.output
 
 
 def test_calls_whose_status_callback_never_came_are_closed_by_finish_stale(app, runner):

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from tests.staff import candidacy_call
 from voiceline.logs import MaskPhoneNumbers, mask_numbers
 
 
@@ -167,3 +168,39 @@ def test_an_extra_cannot_start_a_line_of_its_own():
     MaskPhoneNumbers().filter(rec)
     assert "\n" not in rec.getMessage() and "\r" not in rec.getMessage() and "\x00" not in rec.getMessage()
     assert rec.getMessage().endswith("[path=/voice/x\\x0a2026-11-27 ERROR forged: admin\\x0d\\x00]")
+
+
+def test_the_app_logs_through_a_masking_handler(app):
+    """The filter above is only as good as its installation: create_app puts it on the root
+    handler every log line is written through."""
+    handlers = [h for h in logging.getLogger().handlers if any(isinstance(f, MaskPhoneNumbers) for f in h.filters)]
+    assert len(handlers) == 1, "create_app installed no masking handler (or two)"
+    rec = record("caller %s", ("+16175550123",), phone="+16175550123")
+    assert handlers[0].filter(rec)
+    text = handlers[0].format(rec)
+    assert "6175550123" not in text and "•••0123" in text
+
+
+def test_the_code_itself_logs_no_number_before_any_filter(closed_app):
+    """What the line's own code emits, seen before the root handler's filter could mask it:
+    a call that keys in another number and asks for a callback."""
+    emitted: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, rec: logging.LogRecord) -> None:
+            fields = " ".join(f"{k}={v}" for k, v in vars(rec).items() if k not in ("args", "msg"))
+            emitted.append(f"{fields} {rec.getMessage()}")
+
+    logger = logging.getLogger("voiceline")
+    handler, level = Collect(level=logging.DEBUG), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        candidacy_call(closed_app, other_number="6175550177")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    text = "\n".join(emitted)
+    assert "callback" in text  # the request was logged (by its id)
+    for number in ("6175550123", "6175550177"):
+        assert number not in text

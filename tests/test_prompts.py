@@ -682,6 +682,31 @@ def test_welcome_names_911_988_and_the_crisis_key(flow, code, verb):
     assert f"{verb} {flow.crisis_key} " in flow.text(code, "welcome")
 
 
+# Words that would tell a caller whether they qualify: only a psychiatrist's consultation can.
+VERDICTS = {
+    "en": re.compile(r"\byou (?:may |might |do(?:n't| not) )?(?:qualify|(?:are|aren't|are not|could be|may be"
+                     r"|might be) (?:a |an )?(?:good |ideal )?(?:candidate|eligible))|\b(?:in)?eligible\b",
+                     re.IGNORECASE),
+    "es": re.compile(r"\b(?:usted )?(?:no )?(?:califica|es (?:un |una )?(?:buen[oa]? )?candidat[oa]|es elegible)\b"
+                     r"|\belegible\b", re.IGNORECASE),
+}
+
+
+@pytest.mark.parametrize("code", LANGUAGES)
+def test_no_text_tells_a_caller_whether_they_qualify(flow, code):
+    for key, text in flow.languages[code].texts.items():
+        assert not VERDICTS[code].search(text), f"{code}.yaml '{key}': {text}"
+
+
+@pytest.mark.parametrize("code, text", [
+    ("en", "Good news, you qualify for treatment."), ("en", "You may be a good candidate."),
+    ("en", "You are eligible."), ("es", "Usted califica para el tratamiento."),
+    ("es", "Es un buen candidato."), ("es", "Usted es elegible."),
+])
+def test_the_verdict_guard_itself(code, text):
+    assert VERDICTS[code].search(text)
+
+
 @pytest.mark.parametrize("code, verb", [("en", "press"), ("es", "oprima")])
 @pytest.mark.parametrize("key", ["prescreen.intro", "callback.message_offer"])
 def test_the_crisis_key_is_named_before_the_prescreen_and_before_a_message(flow, code, verb, key):

@@ -224,6 +224,7 @@ def _in_threads(app, count, target):
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a coordinator's thread never finished"
     assert not errors, errors
     return results
 

@@ -20,7 +20,7 @@ from tests.staff import (
 )
 from voiceline.auth import email_key
 from voiceline.extensions import db
-from voiceline.models import SignInFailure
+from voiceline.models import SignInFailure, now_utc
 
 
 def test_sign_in_then_sign_out(app):
@@ -124,7 +124,9 @@ def test_empty_form_says_what_is_missing(app):
     assert audit_rows(app, "sign_in_failed") == []
 
 
-def test_five_failures_slow_the_account_down_and_the_page_shows_the_wait(app):
+def test_five_failures_slow_the_account_down_and_the_page_shows_the_wait(app, monkeypatch):
+    moment = now_utc()
+    monkeypatch.setattr("voiceline.staff.auth_views.now_utc", lambda: moment)  # a slow machine: still 30 s
     add_staff(app, "ana@clinic.example", "Ana Ortiz")
     browser = StaffClient(app)
     for _ in range(4):
@@ -321,6 +323,7 @@ def test_guesses_sent_at_once_get_no_more_password_checks_than_five(app, monkeyp
     release.set()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a sign-in never finished"
     assert held == 5
     assert answered == [429] * guesses  # the five checked finish after the fifth count: they wait too
     with app.app_context():

@@ -193,6 +193,21 @@ def test_voice_message_is_recorded_with_a_status_callback(closed_app):
             phone.call_sid, url, 14, "completed")
 
 
+@pytest.mark.parametrize("keys", [(), ("1",), ("1", "1"), ("1", "1", "2")],
+                         ids=["caller_id", "window", "voicemail", "message"])
+def test_the_crisis_key_at_every_callback_question(closed_app, keys):
+    phone = Phone(closed_app)
+    phone.call()
+    phone.press_through("1", "5", *keys)  # English, patient services (closed): callback capture
+    assert "/voice/step/callback?" in phone.action()
+    phone.press("9")
+    assert phone.doc.find("Dial/Number").text == "988"
+    with closed_app.app_context():
+        safety = db.session.scalars(sa.select(SafetyEvent)).all()
+        assert [(s.call_sid, s.dialed) for s in safety] == [(phone.call_sid, "988")]
+    assert stored_requests(closed_app) == []
+
+
 def test_the_crisis_key_ends_a_message_and_connects_to_the_crisis_line(closed_app):
     # A message is heard only when a coordinator calls back: a crisis must not wait in it.
     phone = to_capture(closed_app)

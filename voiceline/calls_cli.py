@@ -16,6 +16,7 @@ from voiceline.extensions import db
 from voiceline.call_history import steps_of_calls
 from voiceline.models import Call, now_utc
 from voiceline.phones import mask
+from voiceline.staff.words import CALL_OUTCOMES
 from voiceline.voice.store import finish_stale_calls
 
 calls_cli = AppGroup("calls", help="Calls to the line and what happened on them.")
@@ -24,7 +25,8 @@ calls_cli = AppGroup("calls", help="Calls to the line and what happened on them.
 @calls_cli.command("list")
 @click.option("--hours", type=click.IntRange(1, 24 * 90), default=24, show_default=True,
               help="Calls that started within this many hours.")
-@click.option("--outcome", default=None, help="Only calls with this outcome (e.g. missed, crisis_line).")
+@click.option("--outcome", type=click.Choice(sorted(CALL_OUTCOMES)), default=None,
+              help="Only calls with this outcome.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (full phone numbers).")
 def list_calls(hours: int, outcome: str | None, as_json: bool) -> None:
     """List recent calls with their outcome and the path through the flow."""
