@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tests import factories
 from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest
-from voiceline.models.callbacks import CLOSED, OPEN
+from voiceline.models.callbacks import CLOSED
 from voiceline.queue import intake
 
 
