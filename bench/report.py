@@ -319,8 +319,9 @@ def render(results: dict) -> str:
         peaks = (((db.get("staff") or {}).get("http")) or {}).get("_peak_rss_mb")
         if peaks:
             w(f"Peak RSS of the busiest Voiceline worker on {DB_NAMES.get(key, key)} through the staff side: "
-              + ", ".join(f"{when} {value:.1f} MB" for when, value in peaks.items()) + ". werkzeug's scrypt "
-              "(n=2^15, r=8) needs 32 MB while it checks one password.\n")
+              + ", ".join(f"{when} {value:.1f} MB" for when, value in peaks.items()) + ". The staff "
+              "password hash (scrypt, n=2^13, r=8: voiceline.auth.PASSWORD_METHOD) needs 8 MiB while "
+              "it checks one password.\n")
 
     # ---- hotspots ------------------------------------------------------------------------------------------
     profiled = [(k, db) for k, db in dbs.items() if db.get("hotspots")]
