@@ -233,7 +233,9 @@ def test_a_database_that_does_not_answer_is_one_line_not_a_traceback(tmp_path, m
 @pytest.mark.parametrize("command", [["staff", "list"], ["callbacks", "list"], ["calls", "list"]])
 def test_a_database_never_migrated_is_one_line_saying_what_to_run(database_url, tmp_path, monkeypatch, command):
     from click.testing import CliRunner
+    from flask.cli import ScriptInfo
 
+    from voiceline import cli as voiceline_cli
     from voiceline.cli import cli
 
     monkeypatch.chdir(tmp_path)
@@ -246,9 +248,12 @@ def test_a_database_never_migrated_is_one_line_saying_what_to_run(database_url, 
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
         url = admin.url.set(database=name).render_as_string(hide_password=False)
     env = {"VOICELINE_ENV": "production", "SECRET_KEY": "x", "TWILIO_AUTH_TOKEN": "y", "DATABASE_URL": url}
+    info = ScriptInfo(create_app=voiceline_cli._create_app)  # to close the command's connections after
     try:
-        result = CliRunner().invoke(cli, command, env=env)
+        result = CliRunner().invoke(cli, command, env=env, obj=info)
     finally:
+        with info.load_app().app_context():
+            db.engine.dispose()
         if admin is not None:
             with admin.connect() as connection:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
