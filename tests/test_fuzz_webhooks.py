@@ -90,9 +90,26 @@ def test_a_signature_for_other_parameters_is_refused(app, path, query, form, ext
     assert _rows(app) == before
 
 
-@pytest.mark.parametrize("size", [70_000, 300_000])
-def test_huge_bodies_never_get_a_5xx(app, size):
+@pytest.mark.parametrize("size", [40_000, 70_000, 300_000])  # over the webhooks' 32 kB; over the app's 256 kB
+def test_huge_bodies_are_refused_with_413_and_store_nothing(app, size):
+    """Correctly signed, but far bigger than any body Twilio sends: refused before it is
+    parsed into a step, never a 5xx, never TwiML, nothing stored."""
     form = {"CallSid": "CA" + "1" * 32, "SpeechResult": "x" * size}
     url = BASE + "/voice/step/insurance_carrier?lang=en&step=5"
+    before = _rows(app)
     response = _post(app.test_client(), url, form, sign(url, form))
-    assert response.status_code < 500
+    assert response.status_code == 413
+    assert b"<Response" not in response.get_data()
+    assert _rows(app) == before == (0, 0, 0, 0, 0)
+
+
+def test_a_long_body_under_the_limit_is_still_answered(app):
+    """The limit leaves room: a signed body of 30 kB (a very long speech result) gets TwiML."""
+    form = {"CallSid": "CA" + "1" * 32, "SpeechResult": "Aetna " * 5_000}
+    url = BASE + "/voice/step/insurance_carrier?lang=en&step=5"
+    response = _post(app.test_client(), url, form, sign(url, form))
+    assert response.status_code == 200
+    root = ET.fromstring(response.get_data(as_text=True))
+    assert root.tag == "Response" and list(root)
+    check_invariants(root)
+    assert _rows(app)[1] == 1  # the step was kept

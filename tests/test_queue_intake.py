@@ -74,6 +74,34 @@ def test_consent_to_name_the_clinic_counts_only_from_that_phone(closed_app):
     assert {r.phone: r.voicemail_ok for r in stored_requests(closed_app)}["+16175550199"] is True
 
 
+def test_a_no_from_anyone_withdraws_consent_to_name_the_clinic(closed_app):
+    """The owner said yes from their own phone; someone keying in that number says no. The
+    line goes by the safer answer: a "no" from anyone lowers consent, only a "yes" needs the
+    phone itself (intake._merged). Nothing else the owner told us is overruled."""
+    owner = Phone(closed_app, from_number="+16175550199")
+    owner.call()
+    owner.press_through("1", "5", "1", "1", "1", "2")  # this number; mornings; yes, name the clinic; no message
+    assert "we may say our clinic's name" in owner.text()
+    [before] = stored_requests(closed_app)
+    assert (before.voicemail_ok, before.preferred_window) == (True, "morning")
+    stranger = Phone(closed_app, from_number="+12125550111")
+    stranger.call()
+    stranger.press_through("1", "5", "2", "6175550199", "1")  # another number: the owner's
+    stranger.press_through("3", "2", "2")  # evenings; no, do not name the clinic; no message
+    assert "we won't say our clinic's name" in stranger.text()
+    stranger.hang_up()
+    [request] = stored_requests(closed_app)
+    assert request.id == before.id and request.phone == "+16175550199"
+    assert request.voicemail_ok is False
+    assert request.preferred_window == "morning"  # the owner's, not the stranger's
+    assert request.call_sid == stranger.call_sid
+    # The owner's own "yes" again, from their phone, counts again.
+    owner = Phone(closed_app, from_number="+16175550199")
+    owner.call()
+    owner.press_through("1", "5", "1", "1", "1", "2")
+    assert [r.voicemail_ok for r in stored_requests(closed_app)] == [True]
+
+
 def test_a_closed_request_does_not_absorb_a_new_one(closed_app):
     candidacy_call(closed_app)
     with closed_app.app_context():

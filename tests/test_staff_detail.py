@@ -6,6 +6,7 @@ import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 import sqlalchemy as sa
 from twilio.http import HttpClient
 from twilio.http.response import Response
@@ -35,15 +36,23 @@ def app(make_app):
 
 
 class FakeTwilio(HttpClient):
-    """Stands in for Twilio's API: answers every request with an MP3 (or a status)."""
+    """Stands in for Twilio's API, installed in `app`: answers every request with an MP3 (or a
+    status, or raises `error` as the network would). Like Twilio, it takes only a GET with the
+    account's own credentials (an AssertionError here reaches the test: TESTING propagates it)."""
 
-    def __init__(self, status: int = 200, body: bytes = b"ID3fake-mp3"):
+    def __init__(self, app, status: int = 200, body: bytes = b"ID3fake-mp3", error: Exception | None = None):
         super().__init__(logging.getLogger("fake-twilio"), False)
-        self.status, self.body, self.urls = status, body, []
+        self.app, self.status, self.body, self.error, self.urls = app, status, body, error, []
+        app.extensions["voiceline.twilio_http"] = self
 
     def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
                 allow_redirects=False):
+        assert method == "GET", f"recordings are fetched with GET, not {method}"
+        credentials = (self.app.config["TWILIO_ACCOUNT_SID"], self.app.config["TWILIO_AUTH_TOKEN"])
+        assert auth == credentials, "not the account's SID and auth token"
         self.urls.append(url)
+        if self.error is not None:
+            raise self.error
         return Response(self.status, self.body, {})
 
 
@@ -225,7 +234,7 @@ def test_a_missing_request_is_a_friendly_404(coordinator):
 
 # ---- the voice message ---------------------------------------------------------------------------
 def test_voice_message_plays_through_our_app_only(app, coordinator):
-    fake = app.extensions["voiceline.twilio_http"] = FakeTwilio()
+    fake = FakeTwilio(app)
     call = candidacy_call(app, message=True)
     item = only_request(app)
     assert item.recording_sid == call.recording_sid
@@ -253,7 +262,7 @@ def test_voice_message_plays_through_our_app_only(app, coordinator):
 
 
 def test_voice_message_needs_sign_in(app):
-    fake = app.extensions["voiceline.twilio_http"] = FakeTwilio()
+    fake = FakeTwilio(app)
     call = candidacy_call(app, message=True)
     item = only_request(app)
     response = StaffClient(app).get(f"/staff/callbacks/{item.id}/recordings/{call.recording_sid}")
@@ -262,7 +271,7 @@ def test_voice_message_needs_sign_in(app):
 
 
 def test_only_this_callers_messages_can_be_played(app, coordinator):
-    fake = app.extensions["voiceline.twilio_http"] = FakeTwilio()
+    fake = FakeTwilio(app)
     candidacy_call(app, message=True)
     item = only_request(app)
     other_sid = "RE" + uuid.uuid4().hex
@@ -272,7 +281,7 @@ def test_only_this_callers_messages_can_be_played(app, coordinator):
 
 
 def test_unavailable_message_gets_a_plain_explanation(app, coordinator):
-    app.extensions["voiceline.twilio_http"] = FakeTwilio(status=404, body=b"{}")
+    FakeTwilio(app, status=404, body=b"{}")
     call = candidacy_call(app, message=True)
     item = only_request(app)
     response = coordinator.get(f"/staff/callbacks/{item.id}/recordings/{call.recording_sid}")
@@ -282,6 +291,44 @@ def test_unavailable_message_gets_a_plain_explanation(app, coordinator):
     assert "Try again in a few minutes" in doc.one("main").text
     assert doc.find("a", href=f"/staff/callbacks/{item.id}") is not None
     assert len(audit_rows(app, "play_recording")) == 1  # the attempt to listen is still recorded
+
+
+@pytest.mark.parametrize("error", [OSError("connection reset by peer"),
+                                   requests.ConnectionError("connection refused"),  # what requests raises
+                                   requests.ReadTimeout("read timed out")],
+                         ids=["OSError", "ConnectionError", "ReadTimeout"])
+def test_twilio_out_of_reach_gets_the_same_plain_explanation(app, coordinator, error, caplog):
+    fake = FakeTwilio(app, error=error)
+    call = candidacy_call(app, message=True)
+    item = only_request(app)
+    response = coordinator.get(f"/staff/callbacks/{item.id}/recordings/{call.recording_sid}")
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    doc = html(response)
+    assert doc.one("h1").text == "The voice message cannot be played right now"
+    main = doc.one("main").text
+    assert "Try again in a few minutes" in main
+    assert f"Twilio could not be reached ({type(error).__name__})." in main
+    assert doc.find("a", href=f"/staff/callbacks/{item.id}") is not None
+    assert len(fake.urls) == 1  # it was tried, once
+    [entry] = audit_rows(app, "play_recording")
+    assert entry.detail == {"recording_sid": call.recording_sid}
+    assert any("recording unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_a_recording_of_another_caller_cannot_be_played_here(app, coordinator):
+    fake = FakeTwilio(app)
+    theirs = candidacy_call(app, from_number="+16175550199", message=True)
+    candidacy_call(app, from_number="+16175550123")  # mine: no message of its own
+    with app.app_context():
+        mine, other = (db.session.scalar(sa.select(CallbackRequest.id).where(CallbackRequest.phone == phone))
+                       for phone in ("+16175550123", "+16175550199"))
+    response = coordinator.get(f"/staff/callbacks/{mine}/recordings/{theirs.recording_sid}")
+    assert response.status_code == 404
+    assert html(response).one("h1").text == "No such message"
+    assert fake.urls == [] and audit_rows(app, "play_recording") == []
+    # The same message plays from its own caller's page: the 404 was about whose it is.
+    assert coordinator.get(f"/staff/callbacks/{other}/recordings/{theirs.recording_sid}").status_code == 200
+    assert [e.callback_id for e in audit_rows(app, "play_recording")] == [other]
 
 
 def test_without_an_account_sid_the_page_says_messages_cannot_be_played(make_app):

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from tests.phone import Phone
 from tests.staff import (
     StaffClient,
     add_request,
@@ -249,6 +250,43 @@ def test_a_phone_search_without_the_form_token_is_refused(app, coordinator):
     assert coordinator.post("/staff/", {"phone": "0123"}, csrf=False).status_code == 400
 
 
-@pytest.mark.parametrize("path", ["/staff/", "/staff/safety-events", "/staff/admin/audit"])
-def test_a_page_number_too_big_for_sql_is_the_last_page(app, admin, path):
-    assert admin.get(path + "?page=99999999999999999999").status_code == 200
+TOO_BIG_FOR_SQL = "99999999999999999999"  # past a 64-bit OFFSET, even before times 50
+
+
+def test_a_page_number_too_big_for_sql_is_the_queues_last_page(app, admin):
+    start = now_utc() - dt.timedelta(days=1)
+    with app.app_context():  # 51 open requests: two pages, the newest alone on the second
+        db.session.execute(sa.insert(CallbackRequest), [
+            dict(phone=f"+1617555{n:04d}", language="en", reason="general", call_sid=f"CA{n:032d}",
+                 prompts_version="t", answers={}, created_at=start + dt.timedelta(minutes=n)) for n in range(51)])
+        db.session.commit()
+        newest = db.session.scalar(sa.select(CallbackRequest.id).where(CallbackRequest.call_sid == f"CA{50:032d}"))
+    doc = admin.page(f"/staff/?page={TOO_BIG_FOR_SQL}")
+    assert ids(doc) == [newest]
+    assert "51 open requests." in doc.one("p", class_="lead").text
+    pages = doc.one("nav", class_="pagination")
+    assert pages.one("span", class_="pagination-where").text == "Page 2 of 2"
+    assert pages.one("a", rel="prev").get("href") == "/staff/?page=1&status=open"
+    assert pages.find("a", rel="next") is None
+    assert audit_rows(app, "list_callbacks")[-1].detail["page"] == 1_000_000  # clamped before SQL saw it
+
+
+@pytest.mark.parametrize("path,action", [("/staff/safety-events", "view_safety_events"),
+                                         ("/staff/admin/audit", "view_audit")])
+def test_a_page_number_past_the_end_is_the_last_page(app, admin, path, action):
+    """The safety events and the audit log, as the queue: an old link past the end shows the
+    last page (blueprint.paginate), never "nothing here" when there is something."""
+    crisis = Phone(app)
+    crisis.call()
+    crisis.press_through("1", "9")  # a safety event there is to list
+    response = admin.get(f"{path}?page={TOO_BIG_FOR_SQL}")
+    assert response.status_code == 200
+    doc = html(response)
+    assert doc.one("h1").text in ("Safety events", "Audit log")
+    rows = doc.one("tbody").find_all("tr")
+    assert rows, "the last page has rows"
+    if action == "view_safety_events":
+        assert len(rows) == 1 and "Nobody has used the crisis-line key" not in doc.text
+    assert audit_rows(app, action)[-1].detail["page"] == 1_000_000
+    if action == "view_audit":
+        assert f"{len(audit_rows(app))} entries." in doc.one("main").text  # the count is of them all

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tests.phone import SATURDAY_EVENING, Phone, parse, twilio_post
 from voiceline.extensions import db
-from voiceline.models import CallbackRequest
+from voiceline.models import CallbackRequest, SafetyEvent
 
 UNREACHABLE = {
     "sqlite": "sqlite:////nonexistent-directory/for/sure/voiceline.db",
@@ -53,6 +53,32 @@ def test_database_down_when_closed_gives_hours_and_the_crisis_line(down_app):
     assert "press 9 now" in text and "9 1 1" in text
     phone.press("9")
     assert phone.doc.find("Dial/Number").text == "988"
+
+
+@pytest.mark.parametrize("key", ["1", "5", "*", "#", ""], ids=["1", "5", "star", "pound", "nothing"])
+def test_a_wrong_key_at_the_database_down_message_says_goodbye(down_app, key):
+    """Only the crisis key connects (to 988); any other key, or none, ends the call kindly."""
+    phone = Phone(closed(down_app))
+    phone.call()
+    assert "/voice/crisis" in phone.action()
+    phone.post(phone.action(), Digits=key)
+    assert phone.verbs() == ["Say", "Say", "Hangup"]
+    assert phone.spoken() == ["Thank you for calling. Take care. Goodbye.", "Gracias por llamar. Cuídese. Adiós."]
+    assert phone.doc.find(".//Dial") is None and phone.doc.find(".//Gather") is None
+
+
+def test_the_database_down_message_stores_a_crisis_event_only_for_the_crisis_key(app):
+    """The same message served while the database answers again (another worker): a wrong key
+    ends the call in the caller's language and stores no crisis-line event; 9 connects and does."""
+    phone = Phone(closed(app))
+    phone.post("/voice/crisis?lang=es", Digits="5")
+    assert phone.verbs() == ["Say", "Hangup"] and phone.spoken() == ["Gracias por llamar. Cuídese. Adiós."]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SafetyEvent)) == 0
+    phone.post("/voice/crisis?lang=es", Digits="9")
+    assert phone.doc.find("Dial/Number").text == "988"
+    with app.app_context():
+        assert db.session.scalars(sa.select(SafetyEvent.call_sid)).all() == [phone.call_sid]
 
 
 def test_fallback_transfer_that_fails_ends_with_instructions(down_app):
@@ -102,7 +128,9 @@ def test_callbacks_from_twilio_get_200_when_the_database_is_down(down_app, route
     response = twilio_post(down_app.test_client(), route, {
         "CallSid": "CA" + "1" * 32, "CallStatus": "completed", "RecordingSid": "RE" + "1" * 32,
         "RecordingStatus": "completed", "RecordingUrl": "https://api.twilio.com/x"})
-    assert response.status_code == 200
+    # Twilio only needs the 200: an empty <Response/>, never the caller's fallback (a <Dial>
+    # to patient services, or words, played into a call that is over or still going).
+    assert list(parse(response)) == []
 
 
 def test_whisper_accept_connects_even_when_it_cannot_be_stored(down_app):

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from tests.phone import BASE, Phone, new_sid, parse, sign, twilio_post
 from voiceline.extensions import db
-from voiceline.models import Call, CallbackRequest, CallEvent
+from voiceline.models import Call, CallbackRequest, CallEvent, SafetyEvent
 
 
 def _fields(call_sid):
@@ -46,14 +46,34 @@ def test_tampered_parameters_are_refused(app, client):
     data = _fields(new_sid())
     signature = sign(BASE + "/voice/incoming", data)
     response = twilio_post(client, "/voice/incoming", {**data, "From": "+12125550147"}, signature=signature)
-    assert response.status_code == 403
+    assert response.status_code == 403 and b"<Response" not in response.data
+    assert _stored(app) == (0, 0)
+    # The same request untampered is served and stored: the 403 was the tampering's.
+    assert twilio_post(client, "/voice/incoming", data, signature=signature).status_code == 200
+    assert _stored(app) == (1, 0)
 
 
 def test_an_added_parameter_breaks_the_signature(app, client):
     data = _fields(new_sid())
     signature = sign(BASE + "/voice/incoming", data)
     response = twilio_post(client, "/voice/incoming", {**data, "Digits": "9"}, signature=signature)
-    assert response.status_code == 403
+    assert response.status_code == 403 and b"<Response" not in response.data
+    assert _stored(app) == (0, 0)
+
+
+def test_a_tampered_step_stores_no_step(app, client, phone):
+    """Mid-call: a signed step with the digit changed (the crisis key put in) is refused and
+    leaves the call as it was, no step and no crisis-line event."""
+    phone.call()
+    url = phone.action()
+    data = phone.fields(Digits="1")
+    response = twilio_post(client, url, {**data, "Digits": "9"}, signature=sign(url, data))
+    assert response.status_code == 403 and b"<Response" not in response.data
+    assert _stored(app) == (1, 0)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SafetyEvent)) == 0
+    assert twilio_post(client, url, data, signature=sign(url, data)).status_code == 200  # as signed: kept
+    assert _stored(app) == (1, 1)
 
 
 def test_validation_covers_every_parameter_received(app, client):
@@ -95,7 +115,13 @@ def test_action_urls_use_public_base_url(make_app):
 
 
 def test_get_requests_are_not_served(app, client):
-    assert client.get("/voice/incoming").status_code in (403, 405)
+    """Twilio POSTs to us; an unsigned GET is refused like any unsigned request (403, as the
+    voice part of the site answers an unmatched method), never told which methods exist (405)."""
+    for path in ("/voice/incoming", "/voice/step/main_menu", "/voice/status"):
+        response = client.get(path, query_string={"CallSid": new_sid(), "From": "+16175550123"})
+        assert response.status_code == 403, path
+        assert b"<Response" not in response.data and "Allow" not in response.headers
+    assert _stored(app) == (0, 0)
 
 
 def test_development_still_validates_with_a_generated_token(make_app):

@@ -5,10 +5,10 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from tests.phone import SATURDAY_EVENING, Phone, parse, query, twilio_post
+from tests.phone import SATURDAY_EVENING, Phone, new_sid, parse, query, twilio_post
 from voiceline.extensions import db
-from voiceline.models import Call, CallbackRequest
-
+from voiceline.models import Call, CallbackRequest, CallEvent
+from voiceline.voice import store
 
 
 def to_transfer(phone, lang_key="1", option="5"):
@@ -59,17 +59,32 @@ def test_a_caller_who_never_chose_a_language_is_not_announced_as_english(phone):
     assert "The caller speaks English or Spanish, they did not choose." in text
 
 
-def test_accepted_transfer_ends_well_and_is_recorded(app, phone):
+@pytest.mark.parametrize("status", ["completed", "answered"])
+def test_accepted_transfer_ends_well_and_is_recorded(app, phone, status):
+    """Twilio ends a bridged <Dial> with "completed"; "answered" (the call still up when the
+    action runs) is just as much a connected transfer, never a trip to callback capture."""
     to_transfer(phone)
     bridged = phone.accept_whisper()
     assert list(bridged) == []  # an empty response connects the call
-    phone.dial_result("completed", DialCallDuration="300")
+    phone.dial_result(status, DialCallDuration="300")
     assert phone.verbs() == ["Say", "Hangup"]
+    assert phone.spoken()[0].startswith("Thank you for calling") and phone.spoken()[0].endswith("Goodbye.")
     phone.hang_up()
     with app.app_context():
         call = db.session.scalar(sa.select(Call).where(Call.call_sid == phone.call_sid))
         assert call.transfer_accepted_at is not None and call.outcome == "transferred"
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CallbackRequest)) == 0
+        last = db.session.scalars(sa.select(CallEvent).where(CallEvent.call_sid == phone.call_sid)
+                                  .order_by(CallEvent.step.desc())).first()
+        assert (last.choice, last.presented, last.outcome) == (status, "transfer.done", "transferred")
+
+
+def test_answered_without_the_whisper_accepted_is_not_a_transfer(app, phone):
+    """A voicemail box at patient services answers too: without the coordinator's 1, on to a callback."""
+    to_transfer(phone)
+    phone.dial_result("answered")
+    assert phone.spoken()[0].startswith("I'm sorry, all of our coordinators are helping other callers")
+    assert query(phone.action())["phase"] == "caller_id"
 
 
 def test_whisper_not_accepted_hangs_up_the_coordinator_leg(phone):
@@ -140,3 +155,52 @@ def test_dial_timeout_is_a_setting(make_app):
     phone = Phone(make_app(DIAL_TIMEOUT_SECONDS="15", PATIENT_SERVICES_NUMBER="+16175551000"))
     dial = to_transfer(phone).find("Dial")
     assert dial.get("timeout") == "15" and dial.find("Number").text == "+16175551000"
+
+
+# ---- the coordinator's leg when something breaks ---------------------------------------------------
+def coordinator_leg(phone):
+    """The whisper URL Twilio fetches when patient services picks up, and the child call's fields."""
+    number = phone.doc.find("Dial/Number")
+    child = {"CallSid": new_sid(), "ParentCallSid": phone.call_sid, "From": phone.from_number, "To": number.text,
+             "CallStatus": "in-progress", "Direction": "outbound-dial"}
+    return number.get("url"), child
+
+
+def broken(error):
+    def fail(*args, **kwargs):
+        raise error
+    return fail
+
+
+def never_the_callers_fallback(doc):
+    """What the caller hears when things break (an apology and a <Dial> to patient services)
+    must not be played to the coordinator who answered: it would ring patient services again."""
+    assert doc.find(".//Dial") is None and doc.find(".//Say") is None
+
+
+def test_a_whisper_that_fails_connects_the_coordinator(app, phone, monkeypatch, caplog):
+    to_transfer(phone)
+    url, child = coordinator_leg(phone)
+    monkeypatch.setattr(app.extensions["voiceline.engine"], "whisper", broken(
+        sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))))
+    doc = parse(twilio_post(phone.client, url, child))
+    never_the_callers_fallback(doc)
+    assert list(doc) == []  # an empty response: the coordinator is connected, unannounced
+    assert any("voice webhook failed" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("a bug"),
+                                   sa.exc.OperationalError("UPDATE calls ...", {}, Exception("deadlock detected"))],
+                         ids=["bug", "database"])
+def test_an_accepted_whisper_that_cannot_be_stored_still_connects(app, phone, monkeypatch, error):
+    """The coordinator pressed 1: they are connected (an empty response), whatever broke while
+    the acceptance was stored: a database error (stored on a best-effort basis) or a bug."""
+    to_transfer(phone)
+    url, child = coordinator_leg(phone)
+    whisper = parse(twilio_post(phone.client, url, child))
+    monkeypatch.setattr(store, "accept_transfer", broken(error))
+    doc = parse(twilio_post(phone.client, whisper.find("Gather").get("action"), {**child, "Digits": "1"}))
+    never_the_callers_fallback(doc)
+    assert list(doc) == []
+    with app.app_context():  # the acceptance could not be stored
+        assert db.session.scalar(sa.select(Call.transfer_accepted_at).where(Call.call_sid == phone.call_sid)) is None

@@ -15,7 +15,7 @@ from voiceline.extensions import db
 from voiceline.models import AuditEntry, CallbackRequest, StaffUser
 from voiceline.queue.export import callback_dicts
 from voiceline.staff import words
-from voiceline.staff.blueprint import address, admin_required, bp, end_session, requested_page, staff
+from voiceline.staff.blueprint import address, admin_required, bp, end_session, paginate, requested_page, staff
 from voiceline.staff.formatting import clinic_today, clinic_zone
 from voiceline.staff.forms import AuditFiltersForm, ExportForm, PasswordResetForm, StaffAddForm
 
@@ -110,7 +110,7 @@ def audit_log():
     stmt = sa.select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     if action:
         stmt = stmt.where(AuditEntry.action == action)
-    page = db.paginate(stmt, page=page_number, per_page=AUDIT_PER_PAGE, error_out=False)
+    page = paginate(stmt, page_number, AUDIT_PER_PAGE)
     staff_ids = {entry.staff_id for entry in page.items if entry.staff_id}
     names = dict(db.session.execute(
         sa.select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(staff_ids))).all()) if staff_ids else {}

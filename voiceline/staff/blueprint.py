@@ -62,8 +62,17 @@ def idle_message() -> str:
 
 
 def requested_page() -> int:
-    """?page=, clamped to what SQL's OFFSET can take (beyond the last page: an empty page)."""
+    """?page=, clamped to what SQL's OFFSET can take (paginate takes it on to the last page)."""
     return min(max(request.args.get("page", 1, type=int), 1), 1_000_000)
+
+
+def paginate(stmt, page: int, per_page: int):
+    """db.paginate, with a page past the last one shown as the last one, as the queue does (an
+    old link or a changed filter must not say there is nothing when there is)."""
+    found = db.paginate(stmt, page=page, per_page=per_page, error_out=False)
+    if found.pages and page > found.pages:
+        found = db.paginate(stmt, page=found.pages, per_page=per_page, error_out=False)
+    return found
 
 
 def safe_next(target: str | None) -> str | None:

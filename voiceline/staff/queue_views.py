@@ -21,7 +21,7 @@ from voiceline.models.callbacks import OPEN
 from voiceline.phones import display, last_four, mask
 from voiceline.queue import answers, listing, work
 from voiceline.staff import words
-from voiceline.staff.blueprint import address, bp, policy, requested_page, staff
+from voiceline.staff.blueprint import address, bp, paginate, policy, requested_page, staff
 from voiceline.staff.forms import AttemptForm, FindCallerForm, NoteForm, QueueFiltersForm, phone_search
 
 SAFETY_PER_PAGE = 50
@@ -231,8 +231,8 @@ def safety_events():
     audit.record(db.session, "view_safety_events", staff=staff(), address=address(),
                  detail={"page": page_number})
     db.session.commit()
-    page = db.paginate(sa.select(SafetyEvent).order_by(SafetyEvent.at.desc(), SafetyEvent.id.desc()),
-                       page=page_number, per_page=SAFETY_PER_PAGE, error_out=False)
+    page = paginate(sa.select(SafetyEvent).order_by(SafetyEvent.at.desc(), SafetyEvent.id.desc()),
+                    page_number, SAFETY_PER_PAGE)
     phones = {event.caller for event in page.items if event.caller}
     requests: dict[str, int] = {}
     if phones:  # one query for the page: the newest request from each phone
