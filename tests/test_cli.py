@@ -276,7 +276,12 @@ def test_help_lists_the_commands_on_a_machine_with_no_settings(tmp_path):
                                         "SECRET_KEY is not set (required outside development)")
         assert ("callbacks" in shown.stdout and "staff" in shown.stdout) if args == ["--help"] else \
             "reset-password" in shown.stdout
+    refusal = "voiceline: cannot start: SECRET_KEY is not set (required outside development)"
     refused = subprocess.run([voiceline, "staff", "list"], cwd=tmp_path, env=env, capture_output=True, text=True,
                              timeout=60)
-    assert refused.returncode == 1
-    assert refused.stderr.strip() == "voiceline: cannot start: SECRET_KEY is not set (required outside development)"
+    assert (refused.returncode, refused.stderr.strip()) == (1, refusal)
+    # "--help" as an option's value is not a request for help: nothing runs on the help-only app.
+    for args in (["db", "upgrade", "--tag", "--help"], ["staff", "add", "x@clinic.example", "--name", "--help"]):
+        ran = subprocess.run([voiceline, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 1, (args, ran.stdout, ran.stderr)
+        assert ran.stderr.strip().splitlines()[-1] == refusal

@@ -4,11 +4,13 @@ Passwords are hashed with scrypt at N=2^13, r=8, p=10: one of the settings the O
 Password Storage Cheat Sheet lists as equivalent to its N=2^17 recommendation, trading
 memory for CPU (8 MiB and about a quarter second per hash). werkzeug's default (N=2^15)
 would add 32 MiB to a web worker's peak memory at every sign-in; hashes made with other
-parameters still verify. After five failed sign-ins for an
-account, or from one address, further tries are refused for a while that doubles with each
-new failure (30 s, 1 min, 2 min ... up to 15 min), counted in the database so every worker
-agrees, and counted before the password is checked so guesses sent at once agree too. A session carries the account's session version: disabling an account or resetting
-its password ends its sessions everywhere.
+parameters still verify.
+
+After five failed sign-ins for an account, or from one address, further tries are refused
+for a while that doubles with each new failure (30 s, 1 min, 2 min ... up to 15 min). Tries
+are counted in the database, so every worker agrees, and before the password is checked, so
+guesses sent at once agree too. A session carries the account's session version: disabling
+an account or resetting its password ends its sessions everywhere.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,9 @@ from voiceline.flow.prompts import FlowError, load_flow
 
 # Enough to list the commands: `voiceline --help` on a machine with no settings yet.
 HELP_ONLY_SETTINGS = {"VOICELINE_ENV": "development", "DATABASE_URL": "sqlite://"}
+HELP_ONLY = "VOICELINE_HELP_ONLY"  # in such an app's config: why it can only show help
+# Commands of the group itself that need no app (`flow check` reads the prompts alone).
+NEEDS_NO_APP = {"flow"}
 
 
 def _asking_for_help() -> bool:
@@ -36,6 +40,7 @@ def _create_app():
             sys.exit(1)
         click.echo(f"voiceline: help only; the commands need their settings: {exc}", err=True)
         app = create_app({**HELP_ONLY_SETTINGS, "PROMPTS_DIR": os.environ.get("PROMPTS_DIR", "")})
+        app.config[HELP_ONLY] = str(exc)
     except FlowError as exc:
         click.echo(f"voiceline: cannot start: {exc}", err=True)
         sys.exit(1)
@@ -48,6 +53,15 @@ class VoicelineGroup(FlaskGroup):
     line naming the problem in the release step's log or a terminal, not a page of
     SQLAlchemy's stack frames. Other errors, bugs among them, still show theirs."""
 
+    def get_command(self, ctx: click.Context, name: str):
+        """In an app built for help only, every command shows its help but refuses to run:
+        "--help" in the arguments may be an option's value (`db upgrade --tag --help`)."""
+        command = super().get_command(ctx, name)
+        if command is None or name in NEEDS_NO_APP:
+            return command
+        reason = ctx.ensure_object(ScriptInfo).load_app().config.get(HELP_ONLY)
+        return _refusing(command, reason) if reason else command
+
     def invoke(self, ctx: click.Context):
         from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -56,7 +70,7 @@ class VoicelineGroup(FlaskGroup):
         try:
             return super().invoke(ctx)
         except DBAPIError as exc:
-            if schema_missing(exc):
+            if schema_missing(exc) and ctx.invoked_subcommand != "db":  # not when db upgrade itself fails
                 reason = str(exc.orig).strip().splitlines()[0]
                 click.echo(f"voiceline: database not set up or behind this code ({reason}): "
                            "run voiceline db upgrade", err=True)
@@ -66,6 +80,19 @@ class VoicelineGroup(FlaskGroup):
             reason = str(exc.orig or exc).strip().splitlines()[0]
             click.echo(f"voiceline: database error: {reason}{_sqlite_file(ctx)}", err=True)
             sys.exit(1)
+
+
+def _refusing(command: click.Command, reason: str) -> click.Command:
+    """A copy of `command` (and of its subcommands) whose callbacks refuse to run."""
+    refusing = copy.copy(command)
+    if isinstance(command, click.Group):
+        refusing.commands = {name: _refusing(sub, reason) for name, sub in command.commands.items()}
+    else:
+        def refuse(*_args, **_kwargs):
+            click.echo(f"voiceline: cannot start: {reason}", err=True)
+            sys.exit(1)
+        refusing.callback = refuse
+    return refusing
 
 
 def _sqlite_file(ctx: click.Context) -> str:

@@ -188,11 +188,10 @@ def csrf_failed(exc):
                       "Go back, reload the page, and try again.")
 
 
-def _without_the_account() -> None:
-    """For an error page: if the account could not be loaded (the database failed first),
-    the page is drawn as for a signed-out visitor rather than trying again."""
-    if "_login_user" not in g:
-        g._login_user = login_manager.anonymous_user()
+def _as_signed_out() -> None:
+    """Draw an error page as for a signed-out visitor: the account may not be loaded, or be
+    loaded but expired by the rollback, and reloading it needs the database that failed."""
+    g._login_user = login_manager.anonymous_user()
 
 
 @bp.errorhandler(SQLAlchemyError)
@@ -205,20 +204,27 @@ def database_unavailable(error: SQLAlchemyError):
         pass
     if not (is_outage(error) or schema_missing(error)):
         raise error
-    _without_the_account()
-    what = "not set up (run voiceline db upgrade)" if schema_missing(error) else "not answering"
+    _as_signed_out()
+    if schema_missing(error):
+        what, why = "not set up (run voiceline db upgrade)", "it has not been set up for this version of " \
+            "Voiceline: an admin needs to run voiceline db upgrade"
+    else:
+        what, why = "not answering", "it is not answering. Try again in a minute; if this goes on, tell your admin"
     current_app.logger.warning("staff page %s: database %s (%s)", request.endpoint, what, type(error).__name__)
-    return error_page(503, "The database is not answering",
+    return error_page(503, "The database is not available",
                       "Staff pages cannot be shown right now. Callers still reach the phone line, "
-                      "which sends them to patient services or tells them when to call back. "
-                      "Try again in a minute; if this goes on, tell your admin.")
+                      f"which sends them to patient services or tells them when to call back. The database: {why}.")
 
 
 @bp.errorhandler(InternalServerError)
 def something_went_wrong(error):
-    _without_the_account()
-    return error_page(500, "Something went wrong",
-                      "The error has been logged for your admin. Go back and try again.")
+    message = "The error has been logged for your admin. Go back and try again."
+    try:
+        return error_page(500, "Something went wrong", message)
+    except SQLAlchemyError:  # the page's menu needs the account, and the database failed
+        db.session.rollback()
+        _as_signed_out()
+        return error_page(500, "Something went wrong", message)
 
 
 @bp.errorhandler(403)
