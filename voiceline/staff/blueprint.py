@@ -188,6 +188,13 @@ def csrf_failed(exc):
                       "Go back, reload the page, and try again.")
 
 
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:  # a connection already lost: nothing left to undo
+        pass
+
+
 def _as_signed_out() -> None:
     """Draw an error page as for a signed-out visitor: the account may not be loaded, or be
     loaded but expired by the rollback, and reloading it needs the database that failed."""
@@ -198,22 +205,21 @@ def _as_signed_out() -> None:
 def database_unavailable(error: SQLAlchemyError):
     """The database does not answer, or has no tables yet: a page that says so (503), and
     one line in the log. Any other database error is a bug: it goes on to the 500 page."""
-    try:
-        db.session.rollback()
-    except SQLAlchemyError:
-        pass
-    if not (is_outage(error) or schema_missing(error)):
+    _rollback()
+    if schema_missing(error):
+        logged = "not set up (run voiceline db upgrade)"
+        said = "The database has not been set up for this version of Voiceline: an admin needs to run " \
+               "voiceline db upgrade."
+    elif is_outage(error):
+        logged = "not answering"
+        said = "The database is not answering. Try again in a minute; if this goes on, tell your admin."
+    else:
         raise error
     _as_signed_out()
-    if schema_missing(error):
-        what, why = "not set up (run voiceline db upgrade)", "it has not been set up for this version of " \
-            "Voiceline: an admin needs to run voiceline db upgrade"
-    else:
-        what, why = "not answering", "it is not answering. Try again in a minute; if this goes on, tell your admin"
-    current_app.logger.warning("staff page %s: database %s (%s)", request.endpoint, what, type(error).__name__)
+    current_app.logger.warning("staff page %s: database %s (%s)", request.endpoint, logged, type(error).__name__)
     return error_page(503, "The database is not available",
-                      "Staff pages cannot be shown right now. Callers still reach the phone line, "
-                      f"which sends them to patient services or tells them when to call back. The database: {why}.")
+                      "Staff pages cannot be shown right now. Callers still reach the phone line, which "
+                      f"sends them to patient services or tells them when to call back. {said}")
 
 
 @bp.errorhandler(InternalServerError)
@@ -222,7 +228,7 @@ def something_went_wrong(error):
     try:
         return error_page(500, "Something went wrong", message)
     except SQLAlchemyError:  # the page's menu needs the account, and the database failed
-        db.session.rollback()
+        _rollback()
         _as_signed_out()
         return error_page(500, "Something went wrong", message)
 
