@@ -1,5 +1,6 @@
 """The greeting, language choice, menus, prescreen and insurance questions, in both languages."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -194,16 +195,22 @@ def test_no_input_reprompts_briefly_then_goes_to_patient_services_when_open(app,
     assert "Let me get you to someone who can help." in phone.spoken()
 
 
-def test_three_failures_when_closed_lead_to_callback_capture(make_app):
+def _three_wrong_keys_while_closed(make_app, lang_key: str):
+    """A caller who chose a language, then pressed a key the main menu does not have three
+    times, on a Saturday with patient services open on weekdays only."""
     from tests.phone import Phone
 
     phone = Phone(make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00", HOLIDAYS="none"))
-    phone.app.extensions["voiceline.clock"] = lambda: __import__("datetime").datetime(
-        2026, 11, 28, 15, 0, tzinfo=__import__("datetime").UTC)  # a Saturday
+    phone.app.extensions["voiceline.clock"] = lambda: dt.datetime(2026, 11, 28, 15, 0, tzinfo=dt.UTC)
     phone.call()
-    phone.press("1")
+    phone.press(lang_key)
     for _ in range(3):
         phone.press("8")
+    return phone
+
+
+def test_three_failures_when_closed_lead_to_callback_capture(make_app):
+    phone = _three_wrong_keys_while_closed(make_app, "1")
     text = phone.text()
     assert "closed right now" in text and "Monday through Friday, 8 AM to 6 PM, Eastern time" in text
     assert "ending in 0 1 2 3" in text
@@ -213,15 +220,7 @@ def test_three_failures_when_closed_lead_to_callback_capture(make_app):
 
 
 def test_three_failures_when_closed_in_spanish_say_so_in_spanish(make_app):
-    from tests.phone import Phone
-
-    phone = Phone(make_app(BUSINESS_HOURS="Mon-Fri 08:00-18:00", HOLIDAYS="none"))
-    phone.app.extensions["voiceline.clock"] = lambda: __import__("datetime").datetime(
-        2026, 11, 28, 15, 0, tzinfo=__import__("datetime").UTC)  # a Saturday
-    phone.call()
-    phone.press("2")
-    for _ in range(3):
-        phone.press("8")
+    phone = _three_wrong_keys_while_closed(make_app, "2")
     assert "Permítame ayudarle de otra manera." in phone.spoken()
     assert phone.languages() == {"es-US"}
 

@@ -240,16 +240,17 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     if not phone:
         return None
     window = window or "any"
+    from_that_phone = phone == caller
     consent = own_consent(consent, phone, caller)
     callback_id, created = add_or_merge(session, Intake(
         phone=phone, language=language, reason=reason, call_sid=call_sid, prompts_version=prompts_version,
         requested_by_caller=True, answers=questionnaire, preferred_window=window,
-        voicemail_ok=consent, recording_sid=recording_sid, from_that_phone=phone == caller,
+        voicemail_ok=consent, recording_sid=recording_sid, from_that_phone=from_that_phone,
     ))
     session.connection().execute(_LINK_CALL, {"call_id": call.id, "linked_to": callback_id, "spoken": language})
     log.info("callback %s", "requested" if created else "merged into open request",
              extra={"call_sid": call_sid, "callback_id": callback_id, "phone": mask(phone)})
-    if created or phone != caller:
+    if created or not from_that_phone:
         # From another phone, what is read back is what this caller chose: the merge kept the
         # owner's choices, and reading those out would tell a stranger what the owner said.
         return Stored(callback_id, phone, window, consent)
