@@ -208,17 +208,22 @@ def test_the_crisis_key_at_every_callback_question(closed_app, keys):
     assert stored_requests(closed_app) == []
 
 
-def test_the_crisis_key_ends_a_message_and_connects_to_the_crisis_line(closed_app):
+@pytest.mark.parametrize("lang_key, tag, connecting", [
+    ("1", "en-US", "Connecting you now to the 9 8 8 Suicide and Crisis Lifeline."),
+    ("2", "es-US", "Le estamos comunicando con la Línea 9 8 8 de Prevención del Suicidio y Crisis."),
+])
+def test_the_crisis_key_ends_a_message_and_connects_to_the_crisis_line(closed_app, lang_key, tag, connecting):
     # A message is heard only when a coordinator calls back: a crisis must not wait in it.
-    phone = to_capture(closed_app)
+    phone = to_capture(closed_app, lang_key=lang_key)
     phone.press_through("1", "1", "1", "1")
     record = phone.doc.find("Record")
+    assert record.get("finishOnKey") == "#9"
     sid = "RE" + "d" * 32
     phone.post(record.get("action"), RecordingSid=sid, RecordingDuration="6", Digits="9",
                RecordingUrl="https://api.twilio.com/x/" + sid)
     assert phone.verbs() == ["Say", "Dial"]
     assert phone.doc.find("Dial/Number").text == "988"
-    assert "9 8 8" in phone.text()
+    assert phone.spoken()[0].startswith(connecting) and phone.languages() == {tag}
     with closed_app.app_context():
         safety = db.session.scalars(sa.select(SafetyEvent)).all()
         assert [(s.call_sid, s.dialed) for s in safety] == [(phone.call_sid, "988")]
