@@ -82,19 +82,31 @@ def test_clock_time_spanish(minutes, text):
         ("en", "Mon-Fri 08:00-18:00; Sat 09:00-13:00",
          "Our hours are Monday through Friday, 8 AM to 6 PM; Saturday, 9 AM to 1 PM, Eastern time."),
         ("es", "Mon-Fri 08:00-18:00; Sat 09:00-13:00",
-         "Nuestro horario es de lunes a viernes, de las 8 de la mañana a las 6 de la tarde; "
-         "sábado, de las 9 de la mañana a la 1 de la tarde, hora del Este."),
+         "Atendemos llamadas de lunes a viernes, de las 8 de la mañana a las 6 de la tarde; "
+         "los sábados, de las 9 de la mañana a la 1 de la tarde, hora del Este."),
         ("en", "Mon-Fri 08:00-12:00,13:00-17:00",
          "Our hours are Monday through Friday, 8 AM to noon and 1 PM to 5 PM, Eastern time."),
         ("es", "Mon-Fri 08:00-12:00,13:00-17:00",
-         "Nuestro horario es de lunes a viernes, de las 8 de la mañana a las 12 del mediodía "
+         "Atendemos llamadas de lunes a viernes, de las 8 de la mañana a las 12 del mediodía "
          "y de la 1 de la tarde a las 5 de la tarde, hora del Este."),
         ("en", "Sat-Sun 10:00-14:00", "Our hours are Saturday and Sunday, 10 AM to 2 PM, Eastern time."),
         ("es", "Sat-Sun 10:00-14:00",
-         "Nuestro horario es sábado y domingo, de las 10 de la mañana a las 2 de la tarde, hora del Este."),
+         "Atendemos llamadas los sábados y los domingos, de las 10 de la mañana a las 2 de la tarde, "
+         "hora del Este."),
+        # Days with the same hours are named together, once, whether or not they are in a row.
         ("en", "Mon,Wed,Fri 09:30-17:00",
-         "Our hours are Monday, 9:30 AM to 5 PM; Wednesday, 9:30 AM to 5 PM; Friday, 9:30 AM to 5 PM, "
+         "Our hours are Monday, Wednesday and Friday, 9:30 AM to 5 PM, Eastern time."),
+        ("es", "Mon,Wed,Fri 09:30-17:00",
+         "Atendemos llamadas los lunes, los miércoles y los viernes, de las 9 y 30 de la mañana "
+         "a las 5 de la tarde, hora del Este."),
+        ("en", "Mon-Thu 08:00-18:00; Fri 08:00-17:00; Sat 08:00-18:00",
+         "Our hours are Monday through Thursday and Saturday, 8 AM to 6 PM; Friday, 8 AM to 5 PM, "
          "Eastern time."),
+        ("es", "Mon-Thu 08:00-18:00; Fri 08:00-17:00; Sat 08:00-18:00",
+         "Atendemos llamadas de lunes a jueves y los sábados, de las 8 de la mañana a las 6 de la tarde; "
+         "los viernes, de las 8 de la mañana a las 5 de la tarde, hora del Este."),
+        ("en", "Sun 12:00-16:00; Mon-Fri 08:00-18:00",
+         "Our hours are Monday through Friday, 8 AM to 6 PM; Sunday, noon to 4 PM, Eastern time."),
     ],
 )
 def test_hours_sentence_for_a_weekly_schedule(flow, lang, schedule, sentence):
@@ -106,9 +118,9 @@ def test_hours_sentence_for_a_weekly_schedule(flow, lang, schedule, sentence):
     [
         ("America/Chicago", "en", "Our hours are Monday through Friday, 8 AM to 6 PM, Central time."),
         ("America/Los_Angeles", "es",
-         "Nuestro horario es de lunes a viernes, de las 8 de la mañana a las 6 de la tarde, hora del Pacífico."),
+         "Atendemos llamadas de lunes a viernes, de las 8 de la mañana a las 6 de la tarde, hora del Pacífico."),
         ("Europe/London", "en", "Our hours are Monday through Friday, 8 AM to 6 PM."),
-        ("Europe/London", "es", "Nuestro horario es de lunes a viernes, de las 8 de la mañana a las 6 de la tarde."),
+        ("Europe/London", "es", "Atendemos llamadas de lunes a viernes, de las 8 de la mañana a las 6 de la tarde."),
     ],
 )
 def test_hours_sentence_names_the_zone_when_it_has_a_spoken_name(flow, tz, lang, sentence):
@@ -138,7 +150,7 @@ def test_24_7_says_nothing_about_a_holiday(flow):
     [
         ("en", "We're closed today for the holiday. Our hours are Monday through Friday, 8 AM to 6 PM, "
                "Eastern time."),
-        ("es", "Hoy estamos cerrados por el día feriado. Nuestro horario es de lunes a viernes, "
+        ("es", "Hoy estamos cerrados por el día feriado. Atendemos llamadas de lunes a viernes, "
                "de las 8 de la mañana a las 6 de la tarde, hora del Este."),
     ],
 )

@@ -122,7 +122,7 @@ def test_busy_then_callback_keeps_the_reason(app, phone):
 
 @pytest.mark.parametrize("lang_key,expected", [
     ("1", "Patient services is closed right now. Our hours are Monday through Friday, 8 AM to 6 PM, Eastern time."),
-    ("2", "Atención al paciente está cerrada en este momento. Nuestro horario es de lunes a viernes, "
+    ("2", "Atención al paciente está cerrada en este momento. Atendemos llamadas de lunes a viernes, "
           "de las 8 de la mañana a las 6 de la tarde, hora del Este."),
 ])
 def test_closed_states_the_hours_and_offers_a_callback(make_app, lang_key, expected):

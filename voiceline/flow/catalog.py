@@ -85,6 +85,7 @@ REQUIRED_TEXTS: dict[str, frozenset[str]] = {
     "hours.times": frozenset({"start", "end"}),
     "hours.and": _NONE,
     **{f"hours.{day}": _NONE for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    **{f"hours.on_{day}": _NONE for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
     **{
         f"hours.zone_{zone}": _NONE
         for zone in ("eastern", "central", "mountain", "pacific", "alaska", "hawaii")

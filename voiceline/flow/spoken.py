@@ -57,6 +57,24 @@ def _join(flow: Flow, lang: str, items: list[str]) -> str:
     return ", ".join(items[:-1]) + f" {flow.text(lang, 'hours.and')} " + items[-1]
 
 
+def _same_hours(hours: BusinessHours) -> list[tuple[list[list[int]], tuple[tuple[int, int], ...]]]:
+    """The week's runs of days, those with the same hours named together ("Monday,
+    Wednesday and Friday"), in the order of their first day."""
+    by_hours: dict[tuple[tuple[int, int], ...], list[list[int]]] = {}
+    for days, ranges in hours.groups():
+        by_hours.setdefault(ranges, []).append(days)
+    return [(runs, ranges) for ranges, runs in by_hours.items()]
+
+
+def _run_words(flow: Flow, lang: str, run: list[int]) -> list[str]:
+    """Three days or more in a row as a range ("de lunes a viernes"); fewer, each day named
+    as a recurring day ("los sábados")."""
+    if len(run) > 2:
+        first, last = (flow.text(lang, f"hours.{DAY_NAMES[d]}") for d in (run[0], run[-1]))
+        return [flow.text(lang, "hours.day_range", first=first, last=last)]
+    return [flow.text(lang, f"hours.on_{DAY_NAMES[d]}") for d in run]
+
+
 def hours_sentence(flow: Flow, lang: str, hours: BusinessHours, now: dt.datetime) -> str:
     """One or two sentences: today's holiday closure if any, then the weekly schedule."""
     if hours.mode == "always":
@@ -64,12 +82,8 @@ def hours_sentence(flow: Flow, lang: str, hours: BusinessHours, now: dt.datetime
     if hours.mode == "closed" or not any(hours.weekly):
         return flow.text(lang, "hours.none")
     items = []
-    for days, ranges in hours.groups():
-        names = [flow.text(lang, f"hours.{DAY_NAMES[d]}") for d in days]
-        if len(days) > 2:
-            day_text = flow.text(lang, "hours.day_range", first=names[0], last=names[-1])
-        else:
-            day_text = _join(flow, lang, names)
+    for runs, ranges in _same_hours(hours):
+        day_text = _join(flow, lang, [part for run in runs for part in _run_words(flow, lang, run)])
         times = _join(flow, lang, [
             flow.text(lang, "hours.times", start=clock_time(lang, start), end=clock_time(lang, end))
             for start, end in ranges
