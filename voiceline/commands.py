@@ -1,4 +1,5 @@
-"""Commands that need the app: `voiceline simulate`, `voiceline twiml fallback`; registers the rest."""
+"""Commands that need the app: `voiceline simulate`, `voiceline twiml fallback`; registers the rest
+(callbacks, staff, calls, retention)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from voiceline.hours import BusinessHours
 from voiceline.models import now_utc
 from voiceline.calls_cli import calls_cli
 from voiceline.queue.cli import callbacks_cli
+from voiceline.retention_cli import retention_cli
 from voiceline.simulate import Caller, DialOutcome, SimulatedCall
 from voiceline.staff_cli import staff_cli
 from voiceline.voice import twiml
@@ -133,5 +135,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(callbacks_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(calls_cli)
+    app.cli.add_command(retention_cli)
     app.cli.add_command(simulate)
     app.cli.add_command(twiml_cli)

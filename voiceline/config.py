@@ -47,6 +47,7 @@ SETTINGS: dict[str, str | None] = {
     "CLAIM_TIMEOUT_MINUTES": "30",
     "MAX_ATTEMPTS": "3",
     "SESSION_IDLE_MINUTES": "30",
+    "RETENTION_DAYS": None,
     "DB_STATEMENT_TIMEOUT_MS": "5000",
     "LOG_LEVEL": "INFO",
 }
@@ -54,6 +55,21 @@ SETTINGS: dict[str, str | None] = {
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
+
+
+# RETENTION_DAYS bounds: a month at least, so a slip of the keyboard cannot erase last
+# week's requests; ten years at most.
+RETENTION_DAYS_RANGE = (30, 3650)
+
+
+def _retention_days(source: Mapping[str, Any]) -> int | None:
+    """Days after a request closes (or a call without one ends) before `voiceline retention
+    purge` erases its health information; None (unset, or "off"): nothing is erased."""
+    raw = str(source.get("RETENTION_DAYS") or "").strip()
+    if raw.lower() in ("", "off"):
+        return None
+    low, high = RETENTION_DAYS_RANGE
+    return _int({"RETENTION_DAYS": raw}, "RETENTION_DAYS", low, high)
 
 
 def _int(source: Mapping[str, Any], name: str, low: int, high: int) -> int:
@@ -186,6 +202,7 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
         "CLAIM_TIMEOUT_MINUTES": _int(source, "CLAIM_TIMEOUT_MINUTES", 1, 24 * 60),
         "MAX_ATTEMPTS": _int(source, "MAX_ATTEMPTS", 1, 20),
         "SESSION_IDLE_MINUTES": _int(source, "SESSION_IDLE_MINUTES", 1, 24 * 60),
+        "RETENTION_DAYS": _retention_days(source),
         "LOG_LEVEL": log_level,
         "TESTING": bool(source.get("TESTING", False)),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -1,4 +1,5 @@
-"""Twilio's REST API, through the official client: fetching recordings for staff playback.
+"""Twilio's REST API, through the official client: fetching recordings for staff playback,
+and deleting them when the retention schedule erases a request (voiceline/retention.py).
 
 Recording media needs the account's credentials (with "Enforce HTTP Auth on Media URLs"),
 so staff never get the Twilio URL: the app fetches the MP3 and streams it to a signed-in
@@ -31,7 +32,7 @@ def client(app: Flask) -> Client:
 
     account_sid = app.config["TWILIO_ACCOUNT_SID"]
     if not account_sid:
-        raise RecordingUnavailable("TWILIO_ACCOUNT_SID is not set, so recordings cannot be fetched.")
+        raise RecordingUnavailable("TWILIO_ACCOUNT_SID is not set, so Twilio's recordings cannot be reached.")
     http = app.extensions.get("voiceline.twilio_http")
     if http is None:
         from voiceline.twilio_http import BinaryHttpClient
@@ -56,3 +57,23 @@ def recording_audio(app: Flask, recording_sid: str) -> bytes:
         raise RecordingUnavailable(f"Twilio answered {response.status_code} for this recording.")
     content = response.content
     return content if isinstance(content, bytes) else content.encode("latin-1")
+
+
+def delete_recording(app: Flask, recording_sid: str) -> None:
+    """Delete one recording (its audio and its transcriptions) at Twilio. One that is already
+    gone counts as deleted; so does a SID no Twilio recording can have (nothing to delete).
+    Raises RecordingUnavailable when Twilio cannot be reached or refuses."""
+    if not RECORDING_SID.match(recording_sid or ""):
+        return
+    from twilio.base.exceptions import TwilioException
+
+    try:
+        client(app).recordings(recording_sid).delete()
+    except TwilioException as exc:
+        status = getattr(exc, "status", None)
+        if status == 404:
+            return
+        raise RecordingUnavailable(f"Twilio answered {status} when asked to delete {recording_sid}."
+                                   if status else f"Twilio could not be reached ({type(exc).__name__}).") from None
+    except OSError as exc:
+        raise RecordingUnavailable(f"Twilio could not be reached ({type(exc).__name__}).") from None

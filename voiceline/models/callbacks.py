@@ -63,6 +63,9 @@ class CallbackRequest(Base):
     closed_at: Mapped[dt.datetime | None]
     outcome: Mapped[str | None] = mapped_column(sa.String(30))
     closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    # Set when the retention schedule erased its number, answers, message and notes
+    # (voiceline/retention.py); the row stays for the audit log and the counts.
+    erased_at: Mapped[dt.datetime | None]
 
     claimed_by: Mapped[StaffUser | None] = relationship(foreign_keys=[claimed_by_id], lazy="raise")
 

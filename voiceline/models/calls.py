@@ -28,6 +28,8 @@ class Call(Base):
     outcome: Mapped[str | None] = mapped_column(sa.String(30))
     transfer_accepted_at: Mapped[dt.datetime | None]
     callback_id: Mapped[int | None] = mapped_column(sa.ForeignKey("callbacks.id"), index=True)
+    # Set when the retention schedule erased its caller, steps and recordings (voiceline/retention.py).
+    erased_at: Mapped[dt.datetime | None]
 
     events: WriteOnlyMapped[CallEvent] = relationship(
         primaryjoin="Call.call_sid == foreign(CallEvent.call_sid)",

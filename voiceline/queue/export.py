@@ -51,6 +51,7 @@ def callback_dicts(session: Session, requests: Sequence[CallbackRequest]) -> lis
             "attempts": r.attempts,
             "closed_at": _iso(r.closed_at),
             "outcome": r.outcome,
+            "erased_at": _iso(r.erased_at),  # by the retention schedule: phone and answers are empty
         }
         for r in requests
     ]

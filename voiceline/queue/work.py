@@ -101,10 +101,17 @@ def _take(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime
     ).rowcount == 1
 
 
-def _get(session: Session, callback_id: int) -> CallbackRequest:
-    request = session.get(CallbackRequest, callback_id, populate_existing=True)
+def _get(session: Session, callback_id: int, *, lock: bool = False) -> CallbackRequest:
+    request = session.get(CallbackRequest, callback_id, populate_existing=True, with_for_update=lock)
     if request is None:
         raise NotFound(f"There is no callback request #{callback_id}.")
+    return request
+
+
+def _not_erased(request: CallbackRequest) -> CallbackRequest:
+    """An erased request (voiceline/retention.py) takes nothing new: no note, no reopening."""
+    if request.erased_at is not None:
+        raise QueueError("This request was erased under the retention schedule: it cannot be changed.")
     return request
 
 
@@ -235,7 +242,7 @@ def add_note(session: Session, callback_id: int, staff: StaffUser, text: str, no
     text = (text or "").strip()[:NOTE_LIMIT]
     if not text:
         raise QueueError("A note cannot be empty.")
-    _get(session, callback_id)
+    _not_erased(_get(session, callback_id, lock=True))
     note = CallbackNote(callback_id=callback_id, staff_id=staff.id, at=now, text=text)
     session.add(note)
     audit.record(session, "note", staff=staff, callback_id=callback_id, address=address)
@@ -248,7 +255,7 @@ def reopen(session: Session, callback_id: int, admin: StaffUser, now: dt.datetim
     """Admins only: put a closed request back in the queue, with a fresh attempt count."""
     if not admin.is_admin:
         raise QueueError("Only an admin can reopen a request.")
-    request = _get(session, callback_id)
+    request = _not_erased(_get(session, callback_id, lock=True))  # the lock: not while it is being erased
     if request.status == OPEN:
         raise QueueError("This request is already open.")
     previous = request.outcome

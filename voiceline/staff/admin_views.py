@@ -124,7 +124,7 @@ def audit_log():
 EXPORT_COLUMNS = (
     "id", "phone", "status", "language", "reason", "call_sid", "created_at", "updated_at", "preferred_window",
     "voicemail_ok", "requested_by_caller", "missed", "priority", "answers", "recording_sid",
-    "prompts_version", "claimed_by", "claimed_at", "attempts", "closed_at", "outcome",
+    "prompts_version", "claimed_by", "claimed_at", "attempts", "closed_at", "outcome", "erased_at",
 )
 
 

@@ -1,0 +1,317 @@
+"""`voiceline retention purge`: erasing health information RETENTION_DAYS after it is needed."""
+
+import logging
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from twilio.http import HttpClient
+from twilio.http.response import Response
+
+from tests.phone import Phone
+from tests.staff import add_request, add_staff, ago, audit_rows, candidacy_call, closed_hours_app, html
+from voiceline.config import ConfigError, load_settings
+from voiceline.extensions import db
+from voiceline.models import (
+    Call,
+    CallbackAttempt,
+    CallbackNote,
+    CallbackRequest,
+    CallEvent,
+    Recording,
+    SafetyEvent,
+)
+
+ACCOUNT = "AC" + "1" * 32
+
+
+class FakeTwilioDeletes(HttpClient):
+    """Twilio's API for deleting recordings, installed in `app`: answers `status` (204: deleted)
+    to a DELETE of one of the account's recordings, or raises `error` as the network would."""
+
+    def __init__(self, app, status: int = 204, error: Exception | None = None):
+        super().__init__(logging.getLogger("fake-twilio"), False)
+        self.app, self.status, self.error, self.deleted = app, status, error, []
+        app.extensions["voiceline.twilio_http"] = self
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False):
+        assert method == "DELETE", f"recordings are deleted with DELETE, not {method}"
+        assert auth == (ACCOUNT, self.app.config["TWILIO_AUTH_TOKEN"]), "not the account's SID and auth token"
+        prefix = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/"
+        assert url.startswith(prefix) and url.endswith(".json"), url
+        if self.error is not None:
+            raise self.error
+        self.deleted.append(url[len(prefix):-len(".json")])
+        body = "" if self.status == 204 else '{"code": 20404, "message": "not found", "status": %d}' % self.status
+        return Response(self.status, body, {})
+
+
+@pytest.fixture
+def app(make_app):
+    app = closed_hours_app(make_app)
+    app.config["RETENTION_DAYS"] = 30
+    return app
+
+
+@pytest.fixture
+def twilio(app):
+    return FakeTwilioDeletes(app)
+
+
+def purge(app, *args):
+    return app.test_cli_runner().invoke(args=["retention", "purge", *args])
+
+
+def backdate_call(app, call_sid: str, days: int) -> None:
+    with app.app_context():
+        db.session.execute(sa.update(Call).where(Call.call_sid == call_sid)
+                           .values(started_at=ago(days=days, minutes=5), ended_at=ago(days=days)))
+        db.session.commit()
+
+
+def close(app, callback_id: int, days_ago: int) -> None:
+    """Closed `days_ago` by a coordinator who wrote a note and logged an attempt with a note."""
+    staff = add_staff(app, f"closer-{uuid.uuid4().hex[:8]}@clinic.example", "Closer")
+    with app.app_context():
+        db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == callback_id).values(
+            status="closed", outcome="not_interested", closed_at=ago(days=days_ago), attempts=1))
+        db.session.add(CallbackNote(callback_id=callback_id, staff_id=staff, text="Prefers Spanish; mother answers"))
+        db.session.add(CallbackAttempt(callback_id=callback_id, staff_id=staff, outcome="not_interested",
+                                       note="Said they found a clinic nearer home"))
+        db.session.commit()
+
+
+def request_with_message(app, days_ago: int, from_number: str = "+16175550123"):
+    """A real call that left a voice message and a request, closed and ended `days_ago`."""
+    phone = candidacy_call(app, from_number=from_number, message=True)
+    with app.app_context():
+        callback_id = db.session.scalar(sa.select(CallbackRequest.id).where(CallbackRequest.call_sid == phone.call_sid))
+    backdate_call(app, phone.call_sid, days_ago)
+    close(app, callback_id, days_ago)
+    return phone, callback_id
+
+
+def rows(app, model, **where):
+    with app.app_context():
+        stmt = sa.select(model).filter_by(**where)
+        found = db.session.scalars(stmt).all()
+        db.session.expunge_all()
+        return found
+
+
+def test_a_request_closed_longer_ago_than_retention_loses_its_health_information(app, twilio):
+    phone, callback_id = request_with_message(app, days_ago=40)
+    assert rows(app, CallEvent, call_sid=phone.call_sid) and rows(app, Recording, call_sid=phone.call_sid)
+
+    result = purge(app)
+
+    assert result.exit_code == 0, result.output
+    assert "1 request(s), 1 call(s) and 1 voice message(s) erased." in result.output
+    assert twilio.deleted == [phone.recording_sid]  # at Twilio first
+    [item] = rows(app, CallbackRequest, id=callback_id)
+    assert (item.phone, item.answers, item.voicemail_ok, item.recording_sid) == ("", {}, None, None)
+    assert item.erased_at is not None
+    # What the counts and the audit log need stays.
+    assert (item.status, item.outcome, item.reason, item.language, item.attempts) == (
+        "closed", "not_interested", "candidacy", "en", 1)
+    assert rows(app, CallbackNote, callback_id=callback_id) == []
+    [attempt] = rows(app, CallbackAttempt, callback_id=callback_id)
+    assert (attempt.outcome, attempt.note) == ("not_interested", None)
+    [call] = rows(app, Call, call_sid=phone.call_sid)
+    assert (call.caller, call.callback_id, call.outcome) == (None, callback_id, "callback_requested")
+    assert call.erased_at is not None
+    assert rows(app, CallEvent, call_sid=phone.call_sid) == []
+    assert rows(app, Recording, call_sid=phone.call_sid) == []
+    [entry] = audit_rows(app, "retention_purge")
+    assert (entry.actor, entry.detail) == ("cli", {"days": 30, "requests": 1, "calls": 1, "recordings": 1, "kept": 0})
+
+
+def test_open_and_recently_closed_requests_are_kept_whole(app, twilio):
+    old_open = candidacy_call(app, from_number="+16175550101")
+    backdate_call(app, old_open.call_sid, 400)  # open for a year: still someone to call back
+    recent, recent_id = request_with_message(app, days_ago=29, from_number="+16175550102")
+    before = {sid: (rows(app, Call, call_sid=sid), len(rows(app, CallEvent, call_sid=sid)))
+              for sid in (old_open.call_sid, recent.call_sid)}
+
+    result = purge(app)
+
+    assert result.exit_code == 0, result.output
+    assert "0 request(s), 0 call(s) and 0 voice message(s) erased." in result.output
+    assert twilio.deleted == []
+    assert {r.phone for r in rows(app, CallbackRequest)} == {"+16175550101", "+16175550102"}
+    for sid, (calls, events) in before.items():
+        [call] = rows(app, Call, call_sid=sid)
+        assert call.caller == calls[0].caller and call.erased_at is None
+        assert len(rows(app, CallEvent, call_sid=sid)) == events > 0
+    assert len(rows(app, CallbackNote, callback_id=recent_id)) == 1
+
+
+def test_a_call_that_left_no_request_is_erased_after_it_ended_but_its_crisis_event_stays(app, twilio):
+    old, new = Phone(app, from_number="+16175550111"), Phone(app, from_number="+16175550112")
+    for phone in (old, new):
+        phone.call()
+        phone.press("1")
+        phone.press("9")  # the crisis line: a safety event, never a request
+        phone.dial_result("completed")
+        phone.hang_up()
+    backdate_call(app, old.call_sid, 31)
+
+    result = purge(app)
+
+    assert result.exit_code == 0, result.output
+    assert "0 request(s), 1 call(s) and 0 voice message(s) erased." in result.output
+    [call] = rows(app, Call, call_sid=old.call_sid)
+    assert (call.caller, call.outcome) == (None, "crisis_line") and call.erased_at is not None
+    assert rows(app, CallEvent, call_sid=old.call_sid) == []
+    [event] = rows(app, SafetyEvent, call_sid=old.call_sid)
+    assert (event.caller, event.dialed, event.dial_status) == (None, "988", "completed")
+    # The newer call keeps everything.
+    assert rows(app, Call, call_sid=new.call_sid)[0].caller == "+16175550112"
+    assert rows(app, SafetyEvent, call_sid=new.call_sid)[0].caller == "+16175550112"
+    assert rows(app, CallEvent, call_sid=new.call_sid)
+
+
+def test_steps_whose_call_row_was_never_written_go_by_their_own_time(app, twilio):
+    with app.app_context():
+        for sid, days in (("CA" + "a" * 32, 45), ("CA" + "b" * 32, 2)):
+            db.session.add(CallEvent(call_sid=sid, step=1, at=ago(days=days), node="prescreen_age", choice="1",
+                                     field="age_18_or_older", value="yes"))
+        db.session.commit()
+    assert purge(app).exit_code == 0
+    assert [e.call_sid for e in rows(app, CallEvent)] == ["CA" + "b" * 32]
+
+
+def test_when_twilio_cannot_delete_the_message_the_request_keeps_everything_until_next_run(app):
+    phone, callback_id = request_with_message(app, days_ago=40)
+    failing = FakeTwilioDeletes(app, status=500)
+
+    result = purge(app)
+
+    assert result.exit_code == 1
+    assert f"kept for the next run: request #{callback_id}: Twilio answered 500" in result.output
+    [item] = rows(app, CallbackRequest, id=callback_id)
+    assert (item.phone, item.recording_sid, item.erased_at) == ("+16175550123", phone.recording_sid, None)
+    assert rows(app, CallEvent, call_sid=phone.call_sid) and rows(app, CallbackNote, callback_id=callback_id)
+    assert rows(app, Recording, call_sid=phone.call_sid)
+    assert failing.deleted == [phone.recording_sid]  # asked, refused
+    [entry] = audit_rows(app, "retention_purge")
+    assert entry.detail["kept"] == 1 and entry.detail["requests"] == 0
+
+    gone = FakeTwilioDeletes(app, status=404)  # deleted at Twilio meanwhile (by hand): nothing left to delete
+    result = purge(app)
+    assert result.exit_code == 0, result.output
+    assert rows(app, CallbackRequest, id=callback_id)[0].erased_at is not None
+    assert gone.deleted == [phone.recording_sid]
+
+
+def test_twilio_out_of_reach_keeps_the_request(app):
+    _, callback_id = request_with_message(app, days_ago=40)
+    FakeTwilioDeletes(app, error=ConnectionError("connection refused"))
+    result = purge(app)
+    assert result.exit_code == 1
+    assert f"request #{callback_id}: Twilio could not be reached (ConnectionError)" in result.output
+    assert rows(app, CallbackRequest, id=callback_id)[0].erased_at is None
+
+
+def test_a_dry_run_counts_and_changes_nothing(app, twilio):
+    phone, callback_id = request_with_message(app, days_ago=40)
+    result = purge(app, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "1 request(s), 1 call(s) and 1 voice message(s) would be erased (dry run)." in result.output
+    assert twilio.deleted == [] and audit_rows(app, "retention_purge") == []
+    assert rows(app, CallbackRequest, id=callback_id)[0].phone == "+16175550123"
+    assert rows(app, CallEvent, call_sid=phone.call_sid)
+
+
+def test_a_second_run_finds_nothing_more(app, twilio):
+    request_with_message(app, days_ago=40)
+    assert purge(app).exit_code == 0
+    result = purge(app)
+    assert result.exit_code == 0 and "0 request(s), 0 call(s) and 0 voice message(s) erased." in result.output
+    assert len(twilio.deleted) == 1
+
+
+def test_without_retention_days_nothing_is_erased(app, twilio):
+    app.config["RETENTION_DAYS"] = None
+    _, callback_id = request_with_message(app, days_ago=4000)
+    result = purge(app)
+    assert result.exit_code == 1
+    assert "RETENTION_DAYS is not set, so nothing is erased" in result.output
+    assert rows(app, CallbackRequest, id=callback_id)[0].erased_at is None and twilio.deleted == []
+
+
+@pytest.mark.parametrize(("raw", "days"), [(None, None), ("", None), ("off", None), ("30", 30), (" 365 ", 365),
+                                           ("3650", 3650)])
+def test_retention_days_setting(tmp_path, raw, days):
+    settings = {"VOICELINE_ENV": "development", "RETENTION_DAYS": raw}
+    assert load_settings(settings, tmp_path)["RETENTION_DAYS"] == days
+
+
+@pytest.mark.parametrize(("raw", "says"), [
+    ("7", "RETENTION_DAYS: must be between 30 and 3650, got 7"),
+    ("0", "RETENTION_DAYS: must be between 30 and 3650, got 0"),
+    ("a year", "RETENTION_DAYS: expected a whole number, got 'a year'"),
+])
+def test_a_retention_period_too_short_or_not_a_number_stops_start_up(tmp_path, raw, says):
+    with pytest.raises(ConfigError, match=says):
+        load_settings({"VOICELINE_ENV": "development", "RETENTION_DAYS": raw}, tmp_path)
+
+
+# ---- what staff see of an erased request ------------------------------------------------------
+def erased_request(app) -> int:
+    callback_id = add_request(app, phone="+16175550155", recording_sid=None)
+    close(app, callback_id, 40)
+    assert purge(app).exit_code == 0
+    return callback_id
+
+
+@pytest.fixture
+def erased(app, twilio):
+    return erased_request(app)
+
+
+def test_the_page_of_an_erased_request_says_so_and_takes_nothing_new(app, admin, erased):
+    doc = admin.page(f"/staff/callbacks/{erased}")
+    assert doc.one("p", id="erased").text.startswith("Erased")
+    assert doc.find("p", class_="phone-big") is None and "555-0155" not in doc.text
+    assert doc.find("form", action=f"/staff/callbacks/{erased}/notes") is None
+    assert doc.find("form", action=f"/staff/callbacks/{erased}/reopen") is None
+    # Posted anyway (an old tab): refused, nothing stored.
+    for path, data in ((f"/staff/callbacks/{erased}/notes", {"text": "Called back from 617 555 0155"}),
+                       (f"/staff/callbacks/{erased}/reopen", {})):
+        doc = html(admin.post(path, data=data, follow_redirects=True))
+        assert "erased under the retention schedule" in doc.text
+    [item] = rows(app, CallbackRequest, id=erased)
+    assert (item.status, item.phone) == ("closed", "")
+    assert rows(app, CallbackNote, callback_id=erased) == []
+
+
+def test_the_queue_lists_an_erased_request_as_erased(app, coordinator, erased):
+    doc = coordinator.page("/staff/?status=closed")
+    link = doc.one("a", href=f"/staff/callbacks/{erased}")
+    assert link.text.split() == [f"#{erased}", "Erased"]
+
+
+def test_another_request_does_not_list_an_erased_one_as_the_same_caller(app, coordinator, erased):
+    other = add_request(app, phone="+16175550155")  # the same person calls again, a year later
+    doc = coordinator.page(f"/staff/callbacks/{other}")
+    assert doc.find("section", **{"aria-labelledby": "others-h"}) is None
+    doc = coordinator.page(f"/staff/callbacks/{erased}")  # and the erased one lists nothing of theirs
+    assert doc.find("section", **{"aria-labelledby": "others-h"}) is None
+
+
+def test_the_json_listing_says_when_a_request_was_erased(app, erased):
+    import json
+
+    result = app.test_cli_runner().invoke(args=["callbacks", "list", "--json", "--status", "closed"])
+    [item] = [r for r in json.loads(result.output) if r["id"] == erased]
+    assert (item["phone"], item["answers"]) == ("", {}) and item["erased_at"]
+
+
+def test_random_sids_are_not_sent_to_twilio(app, twilio):
+    """A SID no Twilio recording can have (a hand-made row) has nothing to delete there."""
+    callback_id = add_request(app, recording_sid="not-a-sid-" + uuid.uuid4().hex[:8])
+    close(app, callback_id, 40)
+    assert purge(app).exit_code == 0
+    assert twilio.deleted == [] and rows(app, CallbackRequest, id=callback_id)[0].erased_at is not None
