@@ -110,6 +110,11 @@ def test_static_fallback_twiml_needs_nothing_from_this_app(runner):
     assert root.find("Dial/Number").text == "+18885668774"
     assert "http" not in result.output  # no URL back into an app that may be down
     assert {say.get("language") for say in root.iter("Say")} == {"en-US", "es-US"}
+    # Said after the dial whatever happened, so also to a caller the coordinator just said goodbye to.
+    after = [say.text for say in root.findall("Say")[2:]]
+    assert after[0].startswith("If you could not speak with patient services, please call us again later.")
+    assert after[1].startswith("Si no pudo hablar con atención al paciente")
+    assert "couldn't reach" not in result.output
 
 
 def test_calls_list_shows_calls_that_left_no_callback(app, runner):

@@ -87,7 +87,7 @@ def test_withheld_or_invalid_caller_id_must_key_a_number(closed_app, caller_id):
 def test_a_different_number_can_be_given_and_re_entered(closed_app):
     phone = to_capture(closed_app)
     phone.press("2")
-    phone.press("1234567890")  # area code 123 does not exist
+    phone.press("9115550123")  # area code 911 does not exist
     assert phone.spoken()[0] == "Sorry, that doesn't look like a U.S. phone number."
     phone.press("617555012")  # nine digits
     assert phone.spoken()[0] == "Sorry, that doesn't look like a U.S. phone number."
@@ -99,6 +99,22 @@ def test_a_different_number_can_be_given_and_re_entered(closed_app):
     [request] = stored_requests(closed_app)
     assert request.phone == "+16175550177" and request.preferred_window == "evening"
     assert "0 1 7 7" in phone.text()
+
+
+@pytest.mark.parametrize("lang_key, says", [
+    ("1", "Sorry, please leave out the 1 at the start. Just the area code and number."),
+    ("2", "Disculpe, no marque el 1 al principio. Solo el código de área y el número."),
+])
+def test_a_number_keyed_with_a_leading_1_is_asked_again_without_it(closed_app, lang_key, says):
+    """The Gather takes ten keys, so 1 617 555 0123 arrives as 1617555012 (no area code
+    starts with 1): the caller is told what to leave out, not that the number is wrong."""
+    phone = to_capture(closed_app, lang_key=lang_key)
+    phone.press("2")  # another number
+    phone.press("1617555012")
+    assert phone.spoken()[0] == says
+    assert query(phone.gather().get("action"))["phase"] == "number"
+    phone.press("6175550123")
+    assert "6 1 7, 5 5 5, 0 1 2 3" in phone.text()
 
 
 def test_the_number_check_asked_again_repeats_the_number(closed_app):
@@ -249,7 +265,46 @@ def test_silence_instead_of_a_message_still_stores_the_request(closed_app):
     phone = to_capture(closed_app)
     phone.press_through("1", "1", "1", "1")
     phone.silence()  # Twilio skips the action on an empty recording and follows the Redirect
-    assert phone.spoken()[0] == "We didn't hear a message, and that's all right."
+    # No Digits come with that Redirect, so the crisis key is offered once more.
+    offer = phone.gather()
+    assert (offer.get("numDigits"), offer.get("timeout")) == ("1", "5")
+    assert phone.spoken() == ["We didn't hear a message, and that's all right. If you are in crisis, press 9 now. "
+                              "Otherwise, please hold."]
+    assert stored_requests(closed_app) == []
+    phone.silence()
+    assert phone.spoken()[0].startswith("Thank you. A patient services coordinator will call you")
+    assert phone.verbs()[-1] == "Hangup"
+    [request] = stored_requests(closed_app)
+    assert request.recording_sid is None
+
+
+@pytest.mark.parametrize("lang_key, tag, offer, connecting", [
+    ("1", "en-US", "If you are in crisis, press 9 now.", "Connecting you now to the 9 8 8 Suicide"),
+    ("2", "es-US", "Si está en crisis, oprima 9 ahora.", "Le estamos comunicando con la Línea 9 8 8"),
+])
+def test_the_crisis_key_pressed_at_the_tone_still_reaches_the_crisis_line(closed_app, lang_key, tag, offer,
+                                                                          connecting):
+    """Pressed before a word is said, the key ends an empty recording: Twilio then posts no
+    Record action (so no Digits) and follows the Redirect. The line asks once more."""
+    phone = to_capture(closed_app, lang_key=lang_key)
+    phone.press_through("1", "1", "1", "1")
+    phone.silence()
+    assert offer in phone.spoken()[0] and phone.languages() == {tag}
+    phone.press("9")
+    assert phone.doc.find("Dial/Number").text == "988"
+    assert phone.spoken()[0].startswith(connecting)
+    with closed_app.app_context():
+        safety = db.session.scalars(sa.select(SafetyEvent)).all()
+        assert [(s.call_sid, s.dialed) for s in safety] == [(phone.call_sid, "988")]
+    assert stored_requests(closed_app) == []
+
+
+def test_another_key_after_an_empty_recording_goes_on_to_the_confirmation(closed_app):
+    phone = to_capture(closed_app)
+    phone.press_through("1", "1", "1", "1")
+    phone.silence()
+    phone.press("#")
+    assert phone.spoken()[0].startswith("Thank you. A patient services coordinator will call you")
     [request] = stored_requests(closed_app)
     assert request.recording_sid is None
 

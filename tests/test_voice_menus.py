@@ -118,6 +118,7 @@ def test_insurance_plan_and_spoken_carrier(app, phone, lang):
     assert gather.get("input") == "dtmf speech"
     assert gather.get("language") == TAG[lang]
     assert gather.get("speechModel") == "phone_call"
+    assert gather.get("speechTimeout") == "2"  # "auto" is refused with a speechModel (Twilio warning 13335)
     assert "Aetna" in gather.get("hints")
     phone.say("Blue Cross Blue Shield")
     text = phone.text()

@@ -10,6 +10,11 @@ from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest, CallEvent
 from voiceline.voice import store
 
+UNREACHABLE = {
+    "sqlite": "sqlite:////nonexistent-directory/for/sure/voiceline.db",
+    "postgresql": "postgresql://postgres@127.0.0.1:9/voiceline",  # discard port: refused at once
+}
+
 
 def to_transfer(phone, lang_key="1", option="5"):
     phone.call()
@@ -22,6 +27,7 @@ def test_open_transfer_dials_patient_services_with_a_whisper(phone):
     doc = to_transfer(phone)
     dial = doc.find("Dial")
     assert dial.get("timeout") == "25"
+    assert dial.get("answerOnBridge") == "true"  # the caller hears ringing while the coordinator hears the whisper
     assert "/voice/dial-result?" in dial.get("action")
     number = dial.find("Number")
     assert number.text == "+18885668774"
@@ -204,3 +210,35 @@ def test_an_accepted_whisper_that_cannot_be_stored_still_connects(app, phone, mo
     assert list(doc) == []
     with app.app_context():  # the acceptance could not be stored
         assert db.session.scalar(sa.select(Call.transfer_accepted_at).where(Call.call_sid == phone.call_sid)) is None
+
+
+def test_a_bridged_dial_is_a_transfer_even_if_the_acceptance_was_not_stored(app, phone, monkeypatch):
+    """Twilio's DialBridged says the calls were connected, which the whisper allows only after
+    the coordinator pressed 1: the caller, who has just talked to them, is not asked for a callback."""
+    to_transfer(phone)
+    url, child = coordinator_leg(phone)
+    whisper = parse(twilio_post(phone.client, url, child))
+    monkeypatch.setattr(store, "accept_transfer", broken(
+        sa.exc.OperationalError("UPDATE calls ...", {}, Exception("deadlock detected"))))
+    twilio_post(phone.client, whisper.find("Gather").get("action"), {**child, "Digits": "1"})
+    phone.dial_result("completed", DialBridged="true", DialCallDuration="240")
+    assert phone.verbs() == ["Say", "Hangup"] and phone.spoken()[0].startswith("Thank you for calling")
+    with app.app_context():
+        last = db.session.scalars(sa.select(CallEvent).where(CallEvent.call_sid == phone.call_sid)
+                                  .order_by(CallEvent.step.desc())).first()
+        assert last.outcome == "transferred"
+
+
+def test_not_bridged_and_not_accepted_goes_on_to_a_callback(app, phone):
+    to_transfer(phone)
+    phone.dial_result("completed", DialBridged="false")
+    assert query(phone.action())["phase"] == "caller_id"
+
+
+def test_a_connected_transfer_ends_with_goodbye_when_the_database_is_lost_meanwhile(app, make_app, phone):
+    """Never a second dial to patient services for a caller who was just talking to them."""
+    to_transfer(phone)
+    phone.accept_whisper()
+    phone.served_by(make_app(DATABASE_URL=UNREACHABLE[app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0].split("+")[0]]))
+    phone.dial_result("completed", DialBridged="true")
+    assert phone.verbs() == ["Say", "Hangup"] and phone.spoken()[0].startswith("Thank you for calling")

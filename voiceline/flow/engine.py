@@ -67,7 +67,12 @@ CALLBACK_QUESTIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
 # After three failed tries a callback question takes the answer that keeps the caller going
 # and protects their privacy: the number they call from, any time, no clinic name on voicemail.
 CALLBACK_DEFAULTS = {"caller_id": "yes", "verify": "yes", "window": "any", "voicemail": "no", "message": "skip"}
-CALLBACK_PHASES = frozenset({"", "number", "recorded", *CALLBACK_QUESTIONS})
+# "recorded": Twilio's Record action, sent only when there is a recording. "unrecorded": the
+# Redirect after the Record, reached when there is none: nothing said, or a key pressed at the
+# tone (the crisis key too: Twilio then sends no Digits anywhere), so the crisis key is offered
+# once more. "after_unrecorded": the answer to that offer.
+CALLBACK_PHASES = frozenset({"", "number", "recorded", "unrecorded", "after_unrecorded", *CALLBACK_QUESTIONS})
+UNRECORDED_TIMEOUT = 5
 
 
 class Engine:
@@ -327,7 +332,13 @@ class Engine:
                 says = [self.say(lang, "callback.no_number", hours=self.hours(lang, ctx))]
                 return Step([*says, Hangup()], choice="invalid:gave_up", presented=f"{node.id}.no_number",
                             outcome="no_callback_number")
-            key = "callback.no_number_heard" if given.empty else "callback.invalid_number"
+            if given.empty:
+                key = "callback.no_number_heard"
+            elif len(given.digits) == 10 and given.digits.startswith("1"):
+                # A 1 dialled first: the Gather stopped at ten keys, before the last digit.
+                key = "callback.without_leading_one"
+            else:
+                key = "callback.invalid_number"
             retry = replace(state, step=state.step + 1, tries=tries)
             verbs = self._callback_ask(node, retry, "number", [self.say(lang, key)], ctx)
             return Step(verbs, choice="no_input" if given.empty else "invalid", presented=presented.format("number"))
@@ -336,6 +347,13 @@ class Engine:
             recording = given.recording if given.recording and given.recording.duration > 0 else None
             said = self.say(lang, "callback.recorded" if recording else "callback.not_recorded")
             return self._finalize(node, state, ctx, {}, recording, [said], choice="recorded" if recording else "no_recording")
+        if phase == "unrecorded":
+            target = Target.step(replace(nxt, node=node.id, phase="after_unrecorded"))
+            offer = Gather(action=target, says=[self.say(lang, "callback.nothing_recorded")], lang=lang,
+                           num_digits=1, timeout=UNRECORDED_TIMEOUT)
+            return Step([offer, Redirect(target)], choice="no_recording", presented=presented.format("unrecorded"))
+        if phase == "after_unrecorded":  # the crisis key was caught above; anything else goes on
+            return self._finalize(node, state, ctx, {}, None, [], choice="no_recording")
 
         _, options = CALLBACK_QUESTIONS[phase]
         value = next((v for key, _, v in options if key == given.digits), None)
@@ -369,7 +387,8 @@ class Engine:
             target = Target.step(replace(nxt, node=node.id, phase="recorded"))
             record = Record(target, Target("recording_status"), max_length=ctx.recording_max,
                             finish_on_key="#" + self.flow.crisis_key)
-            return Step([self.say(lang, "callback.record"), record, Redirect(target)], choice=choice,
+            unrecorded = Target.step(replace(nxt, node=node.id, phase="unrecorded"))
+            return Step([self.say(lang, "callback.record"), record, Redirect(unrecorded)], choice=choice,
                         presented=presented.format("record"))
         return self._finalize(node, state, ctx, {}, None, [], choice=choice)
 
@@ -409,7 +428,9 @@ class Engine:
         must work when this app is down, so it has no action URLs at all. Both languages."""
         verbs: list[Verb] = [self.say(code, "system.fallback_open") for code in LANGUAGES]
         verbs.append(Dial(ctx.patient_services_number, action=None, timeout=ctx.dial_timeout))
-        verbs += [self.say(code, "system.fallback_unreached", hours=self.hours(code, ctx)) for code in LANGUAGES]
+        # Heard after the dial whatever its result, so also by a caller whose conversation the
+        # coordinator ended: not "we couldn't reach" (there is no action URL to tell them apart).
+        verbs += [self.say(code, "system.fallback_after_dial", hours=self.hours(code, ctx)) for code in LANGUAGES]
         return [*verbs, Hangup()]
 
     def fallback_result(self, lang: str | None, status: str, ctx: Context) -> list[Verb]:

@@ -23,6 +23,8 @@ from voiceline.flow.steps import Dial, Gather, Hangup, Record, Redirect, Say, Ta
 from voiceline.voice.security import origin
 
 TWIML_MIMETYPE = "text/xml"
+# Seconds of silence that end a spoken answer (a carrier's name) when a speechModel is set.
+SPEECH_TIMEOUT_SECONDS = 2
 
 
 CACHE_SIZE = 2048
@@ -60,7 +62,9 @@ def build(flow: Flow, verbs: list[Verb] | tuple[Verb, ...], base: str | None = N
                 options["finish_on_key"] = verb.finish_on_key
             if verb.speech:
                 options["speech_model"] = language.speech_model
-                options["speech_timeout"] = "auto"
+                # Twilio takes "auto" only without a speechModel (warning 13335): with one,
+                # seconds of silence that end the answer.
+                options["speech_timeout"] = SPEECH_TIMEOUT_SECONDS if language.speech_model else "auto"
                 if verb.hints:
                     options["hints"] = verb.hints
             gather = response.gather(**options)
@@ -71,6 +75,10 @@ def build(flow: Flow, verbs: list[Verb] | tuple[Verb, ...], base: str | None = N
         elif isinstance(verb, Dial):
             if verb.action is None:  # static TwiML: the call goes on to the next verb
                 dial = response.dial(timeout=verb.timeout)
+            elif verb.whisper is not None:
+                # answerOnBridge: the caller keeps hearing ringing while the coordinator hears the whisper.
+                dial = response.dial(action=absolute_url(verb.action), method="POST", timeout=verb.timeout,
+                                     answer_on_bridge=True)
             else:
                 dial = response.dial(action=absolute_url(verb.action), method="POST", timeout=verb.timeout)
             if verb.whisper is not None:

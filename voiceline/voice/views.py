@@ -116,7 +116,8 @@ def _failed(error: Exception) -> None:
 
 
 def _keep(call_sid: str, state: CallState, step: Step, caller: str | None):
-    """Store the step and answer with it; a crisis-line step is answered even if storing fails."""
+    """Store the step and answer with it. A crisis-line step, and the goodbye after a transfer
+    that connected, are answered even if storing fails (never a second dial)."""
     try:
         if call_sid:
             _database()
@@ -125,10 +126,10 @@ def _keep(call_sid: str, state: CallState, step: Step, caller: str | None):
                                   dialed=current_app.config["CRISIS_LINE_NUMBER"])
     except (SQLAlchemyError, DatabaseUnavailable) as error:
         _failed(error)
-        if not step.safety:
+        if not (step.safety or step.outcome == "transferred"):
             raise
-        log.warning("crisis-line step not stored (%s); connecting anyway", type(error).__name__,
-                    extra={"call_sid": call_sid})
+        log.warning("%s step not stored (%s); answering anyway", "crisis-line" if step.safety else "transfer",
+                    type(error).__name__, extra={"call_sid": call_sid})
     return _render(step)
 
 
@@ -187,9 +188,13 @@ def dial_result():
     caller = _caller()
     state = params.state_from(request.args.get("node"), request.args)
     status = params.status(request.form.get("DialCallStatus"))
-    if call_sid:
+    # DialBridged: Twilio connected the two calls, which the whisper allows only once the
+    # coordinator pressed 1 (or if the whisper itself failed: connected rather than dropped).
+    # The flag /whisper-answer stored is the second source, for a request without it.
+    accepted = (request.form.get("DialBridged") or "").strip().lower() == "true"
+    if call_sid and not accepted:
         _database()
-    accepted = bool(call_sid) and store.transfer_accepted(db.session, call_sid)
+        accepted = store.transfer_accepted(db.session, call_sid)
     result = _engine().dial_result(state, status, accepted, call_context(call_sid, caller))
     return _keep(call_sid, state, result, caller)
 
