@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from voiceline.flow import spoken
+from voiceline.flow.callback import CallbackCapture
 from voiceline.flow.model import (
     CALLBACK,
     CHOICE,
@@ -28,56 +29,29 @@ from voiceline.flow.model import (
     Node,
 )
 from voiceline.flow.steps import (
-    CallbackDraft,
+    MAX_TRIES,
     CallState,
     Context,
     Dial,
     Gather,
     Hangup,
     Input,
-    Record,
-    Recording,
     Redirect,
     Say,
     Step,
     Target,
     Verb,
 )
-from voiceline.phones import last_four, parse_keyed_us_number, spoken_digits, spoken_number
 
-MAX_TRIES = 3
-NUMBER_TIMEOUT = 8
 WHISPER_TIMEOUT = 8
 CRISIS_RING_SECONDS = 60
 SPEECH_MAX_CHARS = 200
-
-# Callback capture, one question per phase: (text, [(key, label, value), ...]).
-CALLBACK_QUESTIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
-    "caller_id": ("callback.confirm_caller_id", [
-        ("1", "callback.use_this_number", "yes"), ("2", "callback.other_number", "no")]),
-    "verify": ("callback.verify_number", [
-        ("1", "callback.number_correct", "yes"), ("2", "callback.number_again", "no")]),
-    "window": ("callback.window", [
-        ("1", "callback.window_morning", "morning"), ("2", "callback.window_afternoon", "afternoon"),
-        ("3", "callback.window_evening", "evening"), ("4", "callback.window_any", "any")]),
-    "voicemail": ("callback.voicemail", [("1", "answer.yes", "yes"), ("2", "answer.no", "no")]),
-    "message": ("callback.message_offer", [
-        ("1", "callback.message_record", "record"), ("2", "callback.message_skip", "skip")]),
-}
-# After three failed tries a callback question takes the answer that keeps the caller going
-# and protects their privacy: the number they call from, any time, no clinic name on voicemail.
-CALLBACK_DEFAULTS = {"caller_id": "yes", "verify": "yes", "window": "any", "voicemail": "no", "message": "skip"}
-# "recorded": Twilio's Record action, sent only when there is a recording. "unrecorded": the
-# Redirect after the Record, reached when there is none: nothing said, or a key pressed at the
-# tone (the crisis key too: Twilio then sends no Digits anywhere), so the crisis key is offered
-# once more. "after_unrecorded": the answer to that offer.
-CALLBACK_PHASES = frozenset({"", "number", "recorded", "unrecorded", "after_unrecorded", *CALLBACK_QUESTIONS})
-UNRECORDED_TIMEOUT = 5
 
 
 class Engine:
     def __init__(self, flow: Flow):
         self.flow = flow
+        self.callbacks = CallbackCapture(self)
 
     # ---- words -------------------------------------------------------------------------
     def say(self, lang: str, text_key: str, /, **values: str) -> Say:
@@ -138,7 +112,7 @@ class Engine:
         if node.kind == CALLBACK:
             says.append(self.say(state.lang, node.text or "callback.intro"))
             first = "caller_id" if ctx.caller_phone else "number"
-            return self._callback_ask(node, state, first, says, ctx), f"{node.id}.{first}"
+            return self.callbacks.ask(node, state, first, says, ctx), f"{node.id}.{first}"
         # goodbye
         says.append(self.node_say(state.lang, node))
         return [*says, Hangup()], node.id
@@ -192,7 +166,7 @@ class Engine:
         if given.digits == self.flow.crisis_key:  # at every question, and while a message is recorded
             return self.crisis(state, ctx)
         if node.kind == CALLBACK:
-            return self._callback_input(node, state, given, ctx)
+            return self.callbacks.answer(node, state, given, ctx)
         if node.kind == SPEECH:
             return self._speech_input(node, state, given, ctx)
         option = node.option(given.digits) if given.digits else None
@@ -286,130 +260,6 @@ class Engine:
             action = Target("crisis_result", {**self.lang_param(langs), "attempt": "2"})
             return [Dial(fallback, action, timeout=CRISIS_RING_SECONDS)]
         return [*(self.say(code, "system.crisis_failed") for code in langs), Hangup()]
-
-    # ---- callback capture --------------------------------------------------------------------
-    def _callback_ask(self, node: Node, state: CallState, phase: str, says: list[Say], ctx: Context,
-                      *, number: str | None = None) -> list[Verb]:
-        lang = state.lang
-        state = replace(state, node=node.id, phase=phase)
-        target = Target.step(state)
-        if phase == "number":
-            says.append(self.say(lang, "callback.enter_number"))
-            return [Gather(action=target, says=says, lang=lang, num_digits=10, timeout=NUMBER_TIMEOUT,
-                           finish_on_key="#"), Redirect(target)]
-        text, options = CALLBACK_QUESTIONS[phase]
-        if phase == "caller_id":
-            says.append(self.read_back(lang, text, last4=spoken_digits(last_four(ctx.caller_phone))))
-        elif phase == "verify":
-            # A reprompt asks the database for the number: it is never put in a URL.
-            number = number or (ctx.keyed_number() if ctx.keyed_number is not None else None)
-            if number:
-                says.append(self.read_back(lang, text, number=spoken_number(number)))
-        else:
-            says.append(self.say(lang, text))
-        says += [self.option_line(lang, label, key) for key, label, _ in options]
-        return [Gather(action=target, says=says, lang=lang), Redirect(target)]
-
-    def _callback_input(self, node: Node, state: CallState, given: Input, ctx: Context) -> Step:
-        lang, phase = state.lang, state.phase
-        nxt = state.forward()
-        presented = f"{node.id}.{{}}"
-
-        def ask(next_phase: str, says: list[Say] | None = None, **kw) -> list[Verb]:
-            return self._callback_ask(node, nxt, next_phase, list(says or []), ctx, **kw)
-
-        if phase not in CALLBACK_PHASES or phase == "":
-            verbs, shown = self.present(node.id, nxt, ctx)
-            return Step(verbs, choice="restart", presented=shown)
-
-        if phase == "number":
-            phone = parse_keyed_us_number(given.digits)
-            if phone:
-                return Step(ask("verify", number=phone), choice="number", answers={"callback_phone": phone},
-                            presented=presented.format("verify"))
-            tries = state.tries + 1
-            if tries >= MAX_TRIES:
-                says = [self.say(lang, "callback.no_number", hours=self.hours(lang, ctx))]
-                return Step([*says, Hangup()], choice="invalid:gave_up", presented=f"{node.id}.no_number",
-                            outcome="no_callback_number")
-            if given.empty:
-                key = "callback.no_number_heard"
-            elif len(given.digits) == 10 and given.digits.startswith("1"):
-                # A 1 dialled first: the Gather stopped at ten keys, before the last digit.
-                key = "callback.without_leading_one"
-            else:
-                key = "callback.invalid_number"
-            retry = replace(state, step=state.step + 1, tries=tries)
-            verbs = self._callback_ask(node, retry, "number", [self.say(lang, key)], ctx)
-            return Step(verbs, choice="no_input" if given.empty else "invalid", presented=presented.format("number"))
-
-        if phase == "recorded":
-            recording = given.recording if given.recording and given.recording.duration > 0 else None
-            said = self.say(lang, "callback.recorded" if recording else "callback.not_recorded")
-            return self._finalize(node, state, ctx, {}, recording, [said], choice="recorded" if recording else "no_recording")
-        if phase == "unrecorded":
-            target = Target.step(replace(nxt, node=node.id, phase="after_unrecorded"))
-            offer = Gather(action=target, says=[self.say(lang, "callback.nothing_recorded")], lang=lang,
-                           num_digits=1, timeout=UNRECORDED_TIMEOUT)
-            return Step([offer, Redirect(target)], choice="no_recording", presented=presented.format("unrecorded"))
-        if phase == "after_unrecorded":  # the crisis key was caught above; anything else goes on
-            return self._finalize(node, state, ctx, {}, None, [], choice="no_recording")
-
-        _, options = CALLBACK_QUESTIONS[phase]
-        value = next((v for key, _, v in options if key == given.digits), None)
-        choice = given.digits
-        if value is None:
-            tries = state.tries + 1
-            if tries < MAX_TRIES:
-                kind = "no_input" if given.empty else "invalid"
-                retry = replace(state, step=state.step + 1, tries=tries)
-                verbs = self._callback_ask(node, retry, phase, [self.say(lang, f"system.{kind}")], ctx)
-                return Step(verbs, choice=kind, presented=presented.format(phase))
-            value, choice = CALLBACK_DEFAULTS[phase], "default"
-
-        if phase == "caller_id":
-            if value == "yes" and ctx.caller_phone:
-                return Step(ask("window"), choice=choice, answers={"callback_phone": ctx.caller_phone},
-                            presented=presented.format("window"))
-            return Step(ask("number"), choice=choice, presented=presented.format("number"))
-        if phase == "verify":
-            if value == "yes":
-                return Step(ask("window"), choice=choice, presented=presented.format("window"))
-            return Step(ask("number"), choice=choice, presented=presented.format("number"))
-        if phase == "window":
-            return Step(ask("voicemail"), choice=choice, answers={"preferred_window": value},
-                        presented=presented.format("voicemail"))
-        if phase == "voicemail":
-            return Step(ask("message"), choice=choice, answers={"voicemail_ok": value},
-                        presented=presented.format("message"))
-        # phase == "message"
-        if value == "record":
-            target = Target.step(replace(nxt, node=node.id, phase="recorded"))
-            record = Record(target, Target("recording_status"), max_length=ctx.recording_max,
-                            finish_on_key="#" + self.flow.crisis_key)
-            unrecorded = Target.step(replace(nxt, node=node.id, phase="unrecorded"))
-            return Step([self.say(lang, "callback.record"), record, Redirect(unrecorded)], choice=choice,
-                        presented=presented.format("record"))
-        return self._finalize(node, state, ctx, {}, None, [], choice=choice)
-
-    def _finalize(self, node: Node, state: CallState, ctx: Context, answers: dict[str, str],
-                  recording: Recording | None, says: list[Say], choice: str) -> Step:
-        lang = state.lang
-        summary = None
-        if ctx.finalize_callback is not None:
-            summary = ctx.finalize_callback(CallbackDraft(state.reason, lang, answers, recording))
-        if summary is None or not summary.phone:
-            says.append(self.say(lang, "callback.no_number", hours=self.hours(lang, ctx)))
-            return Step([*says, Hangup()], choice=choice, answers=answers, presented=f"{node.id}.no_number",
-                        outcome="no_callback_number")
-        when = spoken.expected_call(self.flow, lang, ctx.hours, ctx.now, summary.window)
-        says.append(self.read_back(lang, "callback.confirmation", last4=spoken_digits(last_four(summary.phone)),
-                                   when=when))
-        if summary.voicemail_ok is not None:
-            says.append(self.say(lang, "callback.voicemail_yes" if summary.voicemail_ok else "callback.voicemail_no"))
-        says.append(self.say(lang, "callback.goodbye"))
-        return Step([*says, Hangup()], choice=choice, answers=answers, presented=f"{node.id}.done",
-                    outcome="callback_requested")
 
     # ---- when the database is down --------------------------------------------------------------
     def fallback(self, lang: str | None, ctx: Context) -> list[Verb]:

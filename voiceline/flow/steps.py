@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from voiceline.hours import BusinessHours
 
 MENU_TIMEOUT = 6  # seconds a <Gather> waits for a key
+MAX_TRIES = 3  # missed or wrong key presses before a question takes its way out
 
 
 @dataclass(frozen=True)

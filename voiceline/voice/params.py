@@ -11,7 +11,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-from voiceline.flow.engine import CALLBACK_PHASES, MAX_TRIES
+from voiceline.flow.callback import CALLBACK_PHASES
+from voiceline.flow.steps import MAX_TRIES
 from voiceline.flow.model import LANGUAGES
 from voiceline.flow.nodes import NODE_ID
 from voiceline.flow.steps import CallState, Input, Recording
