@@ -5,11 +5,20 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
 from tests.phone import Phone
-from tests.staff import add_request, add_staff, ago, audit_rows, candidacy_call, closed_hours_app, html
+from tests.staff import (
+    add_request,
+    add_staff,
+    ago,
+    audit_rows,
+    candidacy_call,
+    closed_hours_app,
+    html,
+)
 from voiceline.config import ConfigError, load_settings
 from voiceline.extensions import db
 from voiceline.models import (
@@ -20,18 +29,22 @@ from voiceline.models import (
     CallEvent,
     Recording,
     SafetyEvent,
+    StaffUser,
+    now_utc,
 )
+from voiceline.queue import work
 
 ACCOUNT = "AC" + "1" * 32
 
 
 class FakeTwilioDeletes(HttpClient):
     """Twilio's API for deleting recordings, installed in `app`: answers `status` (204: deleted)
-    to a DELETE of one of the account's recordings, or raises `error` as the network would."""
+    to a DELETE of one of the account's recordings, or raises `error` as the network would.
+    `meanwhile(sid)`, if given, runs before each answer: what staff or callers do meanwhile."""
 
-    def __init__(self, app, status: int = 204, error: Exception | None = None):
+    def __init__(self, app, status: int = 204, error: Exception | None = None, meanwhile=None):
         super().__init__(logging.getLogger("fake-twilio"), False)
-        self.app, self.status, self.error, self.deleted = app, status, error, []
+        self.app, self.status, self.error, self.deleted, self.meanwhile = app, status, error, [], meanwhile
         app.extensions["voiceline.twilio_http"] = self
 
     def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
@@ -40,6 +53,8 @@ class FakeTwilioDeletes(HttpClient):
         assert auth == (ACCOUNT, self.app.config["TWILIO_AUTH_TOKEN"]), "not the account's SID and auth token"
         prefix = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/"
         assert url.startswith(prefix) and url.endswith(".json"), url
+        if self.meanwhile is not None:
+            self.meanwhile(url[len(prefix):-len(".json")])
         if self.error is not None:
             raise self.error
         self.deleted.append(url[len(prefix):-len(".json")])
@@ -315,3 +330,106 @@ def test_random_sids_are_not_sent_to_twilio(app, twilio):
     close(app, callback_id, 40)
     assert purge(app).exit_code == 0
     assert twilio.deleted == [] and rows(app, CallbackRequest, id=callback_id)[0].erased_at is not None
+
+
+# ---- while the purge runs: staff and callers go on working --------------------------------------
+def elsewhere(app, work):
+    """`work(session)` on a connection of its own, committed: another worker, meanwhile."""
+    with app.app_context(), Session(db.engine) as session:
+        work(session)
+        session.commit()
+
+
+def test_a_request_reopened_while_the_purge_runs_keeps_its_message(app):
+    first, first_id = request_with_message(app, days_ago=40, from_number="+16175550201")
+    second, second_id = request_with_message(app, days_ago=40, from_number="+16175550202")
+    admin_id = add_staff(app, "admin@clinic.example", "Admin", role="admin")
+
+    def reopen_second(sid):
+        if sid == first.recording_sid:
+            elsewhere(app, lambda session: work.reopen(session, second_id, session.get(StaffUser, admin_id), now_utc()))
+
+    twilio = FakeTwilioDeletes(app, meanwhile=reopen_second)
+    assert purge(app).exit_code == 0
+    assert twilio.deleted == [first.recording_sid]  # not the second request's message
+    [item] = rows(app, CallbackRequest, id=second_id)
+    assert (item.status, item.phone, item.recording_sid, item.erased_at) == (
+        "open", "+16175550202", second.recording_sid, None)
+    assert rows(app, CallEvent, call_sid=second.call_sid) and rows(app, Recording, call_sid=second.call_sid)
+    assert rows(app, CallbackRequest, id=first_id)[0].erased_at is not None
+
+
+def test_a_request_closed_again_today_while_the_purge_runs_is_kept(app):
+    first, _ = request_with_message(app, days_ago=40, from_number="+16175550211")
+    second, second_id = request_with_message(app, days_ago=40, from_number="+16175550212")
+
+    def reopened_and_closed_today(sid):
+        if sid == first.recording_sid:
+            elsewhere(app, lambda session: session.execute(
+                sa.update(CallbackRequest).where(CallbackRequest.id == second_id).values(closed_at=now_utc())))
+
+    twilio = FakeTwilioDeletes(app, meanwhile=reopened_and_closed_today)
+    assert purge(app).exit_code == 0
+    assert twilio.deleted == [first.recording_sid]
+    [item] = rows(app, CallbackRequest, id=second_id)
+    assert (item.phone, item.erased_at) == ("+16175550212", None)
+
+
+def test_a_frozen_request_takes_no_note_and_cannot_be_reopened(app):
+    """While its messages are deleted at Twilio, the request is frozen (erased_at set first)."""
+    phone, callback_id = request_with_message(app, days_ago=40)
+    admin_id = add_staff(app, "admin@clinic.example", "Admin", role="admin")
+    refused = []
+
+    def try_to_change(sid):
+        for change in (lambda s: work.reopen(s, callback_id, s.get(StaffUser, admin_id), now_utc()),
+                       lambda s: work.add_note(s, callback_id, s.get(StaffUser, admin_id), "call back", now_utc())):
+            try:
+                elsewhere(app, change)
+            except work.QueueError as exc:
+                refused.append(str(exc))
+
+    FakeTwilioDeletes(app, meanwhile=try_to_change)
+    assert purge(app).exit_code == 0
+    assert refused == ["This request was erased under the retention schedule: it cannot be changed."] * 2
+    [item] = rows(app, CallbackRequest, id=callback_id)
+    assert (item.status, item.phone) == ("closed", "")
+    assert rows(app, CallbackNote, callback_id=callback_id) == []
+
+
+def test_a_run_stopped_after_the_freeze_is_finished_by_the_next(app, twilio):
+    phone, callback_id = request_with_message(app, days_ago=40)
+    with app.app_context():  # frozen by a run that stopped before erasing
+        db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == callback_id)
+                           .values(erased_at=ago(hours=1)))
+        db.session.commit()
+    result = purge(app)
+    assert "1 request(s), 1 call(s) and 1 voice message(s) erased." in result.output
+    [item] = rows(app, CallbackRequest, id=callback_id)
+    assert item.phone == "" and rows(app, CallEvent, call_sid=phone.call_sid) == []
+
+
+def test_each_erased_request_is_in_the_audit_log(app, twilio):
+    _, first_id = request_with_message(app, days_ago=40, from_number="+16175550221")
+    _, second_id = request_with_message(app, days_ago=50, from_number="+16175550222")
+    assert purge(app).exit_code == 0
+    entries = audit_rows(app, "retention_erase")
+    assert [(e.callback_id, e.actor, e.detail) for e in entries] == [
+        (first_id, "cli", {"calls": 1, "recordings": 1}), (second_id, "cli", {"calls": 1, "recordings": 1})]
+
+
+def test_old_calls_from_a_phone_with_an_open_request_are_kept_while_it_is_open(app, twilio):
+    """Its page lists them, and a crisis-line press among them is what staff must see first."""
+    crisis = Phone(app, from_number="+16175550231")
+    crisis.call()
+    crisis.press("1")
+    crisis.press("9")
+    crisis.hang_up()
+    backdate_call(app, crisis.call_sid, 60)
+    callback_id = add_request(app, phone="+16175550231")
+    assert purge(app).exit_code == 0
+    assert rows(app, SafetyEvent, call_sid=crisis.call_sid)[0].caller == "+16175550231"
+    assert rows(app, Call, call_sid=crisis.call_sid)[0].erased_at is None
+    close(app, callback_id, 40)
+    assert purge(app).exit_code == 0  # the request closed long ago: now both go
+    assert rows(app, SafetyEvent, call_sid=crisis.call_sid)[0].caller is None

@@ -265,17 +265,20 @@ def test_silence_instead_of_a_message_still_stores_the_request(closed_app):
     phone = to_capture(closed_app)
     phone.press_through("1", "1", "1", "1")
     phone.silence()  # Twilio skips the action on an empty recording and follows the Redirect
-    # No Digits come with that Redirect, so the crisis key is offered once more.
+    # Stored now, as after any last question; no Digits come with that Redirect, so the crisis
+    # key is offered once more before the read-back that follows (no key: Twilio goes on to it).
+    [request] = stored_requests(closed_app)
+    assert request.recording_sid is None and request.requested_by_caller and request.reason == "general"
+    assert phone.verbs() == ["Gather", "Say", "Say", "Say", "Hangup"]
     offer = phone.gather()
     assert (offer.get("numDigits"), offer.get("timeout")) == ("1", "5")
-    assert phone.spoken() == ["We didn't hear a message, and that's all right. If you are in crisis, press 9 now. "
-                              "Otherwise, please hold."]
-    assert stored_requests(closed_app) == []
-    phone.silence()
-    assert phone.spoken()[0].startswith("Thank you. A patient services coordinator will call you")
-    assert phone.verbs()[-1] == "Hangup"
-    [request] = stored_requests(closed_app)
-    assert request.recording_sid is None
+    spoken = phone.spoken()
+    assert spoken[0] == ("We didn't hear a message, and that's all right. If you are in crisis, press 9 now. "
+                         "Otherwise, please hold.")
+    assert spoken[1].startswith("Thank you. A patient services coordinator will call you")
+    phone.hang_up()
+    [request] = stored_requests(closed_app)  # a caller who hangs up during the offer has still asked
+    assert not request.missed and request.requested_by_caller
 
 
 @pytest.mark.parametrize("lang_key, tag, offer, connecting", [
@@ -296,7 +299,10 @@ def test_the_crisis_key_pressed_at_the_tone_still_reaches_the_crisis_line(closed
     with closed_app.app_context():
         safety = db.session.scalars(sa.select(SafetyEvent)).all()
         assert [(s.call_sid, s.dialed) for s in safety] == [(phone.call_sid, "988")]
-    assert stored_requests(closed_app) == []
+    # The request was stored before the offer: a coordinator still calls back, and the queue
+    # shows that this caller used the crisis line.
+    [request] = stored_requests(closed_app)
+    assert request.requested_by_caller
 
 
 def test_another_key_after_an_empty_recording_goes_on_to_the_confirmation(closed_app):
@@ -305,7 +311,8 @@ def test_another_key_after_an_empty_recording_goes_on_to_the_confirmation(closed
     phone.silence()
     phone.press("#")
     assert phone.spoken()[0].startswith("Thank you. A patient services coordinator will call you")
-    [request] = stored_requests(closed_app)
+    assert phone.verbs()[-1] == "Hangup"
+    [request] = stored_requests(closed_app)  # the same request, found again
     assert request.recording_sid is None
 
 

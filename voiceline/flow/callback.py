@@ -59,8 +59,10 @@ CALLBACK_QUESTIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
 CALLBACK_DEFAULTS = {"caller_id": "yes", "verify": "yes", "window": "any", "voicemail": "no", "message": "skip"}
 # "recorded": Twilio's Record action, sent only when there is a recording. "unrecorded": the
 # Redirect after the Record, reached when there is none: nothing said, or a key pressed at the
-# tone (the crisis key too: Twilio then sends no Digits anywhere), so the crisis key is offered
-# once more. "after_unrecorded": the answer to that offer.
+# tone (the crisis key too: Twilio then sends no Digits anywhere). The request is stored there,
+# as after any other last question (a caller who hangs up now has asked for a call), and the
+# crisis key is offered once more before the read-back. "after_unrecorded": a key pressed at
+# that offer; the crisis key is caught by the engine, any other goes on to the read-back.
 CALLBACK_PHASES = frozenset({"", "number", "recorded", "unrecorded", "after_unrecorded", *CALLBACK_QUESTIONS})
 UNRECORDED_TIMEOUT = 5
 
@@ -133,11 +135,12 @@ class CallbackCapture:
             said = self.engine.say(lang, "callback.recorded" if recording else "callback.not_recorded")
             return self.finalize(node, state, ctx, {}, recording, [said], choice="recorded" if recording else "no_recording")
         if phase == "unrecorded":
+            stored = self.finalize(node, state, ctx, {}, None, [], choice="no_recording")
             target = Target.step(replace(nxt, node=node.id, phase="after_unrecorded"))
             offer = Gather(action=target, says=[self.engine.say(lang, "callback.nothing_recorded")], lang=lang,
                            num_digits=1, timeout=UNRECORDED_TIMEOUT)
-            return Step([offer, Redirect(target)], choice="no_recording", presented=presented.format("unrecorded"))
-        if phase == "after_unrecorded":  # the crisis key was caught above; anything else goes on
+            return replace(stored, verbs=[offer, *stored.verbs])  # no key: on to the read-back
+        if phase == "after_unrecorded":  # stored already; the same call's request is found again
             return self.finalize(node, state, ctx, {}, None, [], choice="no_recording")
 
         _, options = CALLBACK_QUESTIONS[phase]

@@ -43,6 +43,7 @@ AUDIT_ACTIONS = {
     "list_calls": "Listed calls",
     "finish_stale_calls": "Closed calls that had no status callback",
     "retention_purge": "Erased requests and calls past the retention period",
+    "retention_erase": "Erased a request past the retention period",
     "export": "Exported requests",
     "view_safety_events": "Viewed safety events",
     "view_audit": "Viewed the audit log",
