@@ -178,7 +178,8 @@ def build_scenarios(rng: random.Random) -> list[Scenario]:
         script += (["7", "", ""] if odd else [rng.choice("1234")])  # odd: three misses take "any time"
         script += [rng.choice("12")]
         if rng.random() < 0.4:
-            script += ["1", rng.choice(["rec:I'd like to ask about Spravato", "rec:"])]
+            # a message, or silence at the tone (then silence at the crisis key offered again)
+            script += ["1", *rng.choice([["rec:I'd like to ask about Spravato"], ["rec:", ""]])]
         else:
             script += ["2"]
         return script, keyed or caller_id
