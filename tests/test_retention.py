@@ -42,9 +42,10 @@ class FakeTwilioDeletes(HttpClient):
     to a DELETE of one of the account's recordings, or raises `error` as the network would.
     `meanwhile(sid)`, if given, runs before each answer: what staff or callers do meanwhile."""
 
-    def __init__(self, app, status: int = 204, error: Exception | None = None, meanwhile=None):
+    def __init__(self, app, status: int = 204, error: Exception | None = None, meanwhile=None, refuse=()):
         super().__init__(logging.getLogger("fake-twilio"), False)
         self.app, self.status, self.error, self.deleted, self.meanwhile = app, status, error, [], meanwhile
+        self.refuse = set(refuse)  # these recordings get a 500
         app.extensions["voiceline.twilio_http"] = self
 
     def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
@@ -57,9 +58,11 @@ class FakeTwilioDeletes(HttpClient):
             self.meanwhile(url[len(prefix):-len(".json")])
         if self.error is not None:
             raise self.error
-        self.deleted.append(url[len(prefix):-len(".json")])
-        body = "" if self.status == 204 else '{"code": 20404, "message": "not found", "status": %d}' % self.status
-        return Response(self.status, body, {})
+        sid = url[len(prefix):-len(".json")]
+        self.deleted.append(sid)
+        status = 500 if sid in self.refuse else self.status
+        body = "" if status == 204 else '{"code": 20404, "message": "not found", "status": %d}' % status
+        return Response(status, body, {})
 
 
 @pytest.fixture
@@ -433,3 +436,21 @@ def test_old_calls_from_a_phone_with_an_open_request_are_kept_while_it_is_open(a
     close(app, callback_id, 40)
     assert purge(app).exit_code == 0  # the request closed long ago: now both go
     assert rows(app, SafetyEvent, call_sid=crisis.call_sid)[0].caller is None
+
+
+def test_a_request_kept_after_some_messages_were_deleted_offers_only_the_rest(app):
+    phone, callback_id = request_with_message(app, days_ago=40)
+    later = "RE" + "f" * 32  # sorts after the message: Twilio refuses this one
+    with app.app_context():
+        db.session.add(Recording(recording_sid=later, call_sid=phone.call_sid, status="completed"))
+        db.session.commit()
+    twilio = FakeTwilioDeletes(app, refuse={later})
+    result = purge(app)
+    assert result.exit_code == 1 and f"request #{callback_id}: Twilio answered 500" in result.output
+    assert twilio.deleted == sorted([phone.recording_sid, later])
+    [item] = rows(app, CallbackRequest, id=callback_id)
+    assert (item.phone, item.erased_at, item.recording_sid) == ("+16175550123", None, None)
+    assert [r.recording_sid for r in rows(app, Recording, call_sid=phone.call_sid)] == [later]
+    FakeTwilioDeletes(app)
+    assert purge(app).exit_code == 0
+    assert rows(app, CallbackRequest, id=callback_id)[0].phone == ""

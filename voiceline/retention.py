@@ -180,11 +180,12 @@ def _erase_request(session: Session, request_id: int, result: Purge, now: dt.dat
     session.commit()
     unit = request_unit(session, request_id)
     session.rollback()  # no transaction open while Twilio deletes
-    problem = _delete_at_twilio(unit, delete_recording)
+    deleted, problem = _delete_at_twilio(unit, delete_recording)
     if problem:
         session.execute(sa.update(CallbackRequest)
                         .where(CallbackRequest.id == request_id, CallbackRequest.phone != ERASED_PHONE)
                         .values(erased_at=None).execution_options(synchronize_session=False))
+        _forget_deleted(session, deleted, request_id)
         session.commit()
         result.kept.append(f"request #{request_id}: {problem}")
         return
@@ -206,8 +207,10 @@ def _erase_call(session: Session, call_sid: str, result: Purge, now: dt.datetime
                 delete_recording: DeleteRecording) -> None:
     unit = call_unit(session, call_sid)
     session.rollback()
-    problem = _delete_at_twilio(unit, delete_recording)
+    deleted, problem = _delete_at_twilio(unit, delete_recording)
     if problem:
+        _forget_deleted(session, deleted, None)
+        session.commit()
         result.kept.append(f"call {call_sid}: {problem}")
         return
     if session.scalar(sa.select(Call.callback_id).where(Call.call_sid == call_sid)) is not None:
@@ -240,10 +243,25 @@ def _erase_calls(session: Session, unit: Unit, now: dt.datetime) -> None:
         session.execute(sa.delete(Recording).where(Recording.recording_sid.in_(unit.recording_sids)))
 
 
-def _delete_at_twilio(unit: Unit, delete_recording: DeleteRecording) -> str | None:
+def _delete_at_twilio(unit: Unit, delete_recording: DeleteRecording) -> tuple[list[str], str | None]:
+    """The messages deleted, and why the next one could not be (None: all were)."""
+    deleted: list[str] = []
     for sid in unit.recording_sids:
         try:
             delete_recording(sid)
         except RecordingUnavailable as exc:
-            return str(exc)
-    return None
+            return deleted, str(exc)
+        deleted.append(sid)
+    return deleted, None
+
+
+def _forget_deleted(session: Session, deleted: list[str], request_id: int | None) -> None:
+    """A unit kept after some of its messages were deleted at Twilio: its page must not offer
+    to play those (the rest waits for the next run)."""
+    if not deleted:
+        return
+    session.execute(sa.delete(Recording).where(Recording.recording_sid.in_(deleted)))
+    if request_id is not None:
+        session.execute(sa.update(CallbackRequest)
+                        .where(CallbackRequest.id == request_id, CallbackRequest.recording_sid.in_(deleted))
+                        .values(recording_sid=None).execution_options(synchronize_session=False))
