@@ -19,6 +19,7 @@ from tests.staff import (
     closed_hours_app,
     html,
 )
+from voiceline import retention, twilio_api
 from voiceline.config import ConfigError, load_settings
 from voiceline.extensions import db
 from voiceline.models import (
@@ -394,7 +395,7 @@ def test_a_frozen_request_takes_no_note_and_cannot_be_reopened(app):
 
     FakeTwilioDeletes(app, meanwhile=try_to_change)
     assert purge(app).exit_code == 0
-    assert refused == ["This request was erased under the retention schedule: it cannot be changed."] * 2
+    assert refused == ["This request is being erased under the retention schedule: it cannot be changed."] * 2
     [item] = rows(app, CallbackRequest, id=callback_id)
     assert (item.status, item.phone) == ("closed", "")
     assert rows(app, CallbackNote, callback_id=callback_id) == []
@@ -454,3 +455,123 @@ def test_a_request_kept_after_some_messages_were_deleted_offers_only_the_rest(ap
     FakeTwilioDeletes(app)
     assert purge(app).exit_code == 0
     assert rows(app, CallbackRequest, id=callback_id)[0].phone == ""
+
+
+# ---- runs that overlap, runs that stopped, and what changes while a run goes on ----------------
+def test_a_second_run_meanwhile_leaves_the_first_runs_request_alone(app):
+    phone, callback_id = request_with_message(app, days_ago=40)
+    second = []
+
+    def another_run(sid):  # started by an overlapping scheduler while the first deletes the message
+        if not second:
+            with app.app_context(), Session(db.engine) as session:
+                second.append(retention.purge(session, now=now_utc(), days=30, delete_recording=refuse))
+
+    def refuse(sid):
+        raise twilio_api.RecordingUnavailable("Twilio answered 429")
+
+    FakeTwilioDeletes(app, meanwhile=another_run)
+    assert purge(app).exit_code == 0
+    assert (second[0].requests, second[0].kept) == (0, [])  # frozen by the first: not listed, not lifted
+    [item] = rows(app, CallbackRequest, id=callback_id)
+    assert item.phone == "" and item.erased_at is not None
+    assert len(audit_rows(app, "retention_erase")) == 1
+
+
+def test_a_lone_call_whose_phone_asks_for_a_call_while_the_run_goes_on_is_kept(app):
+    first, _ = request_with_message(app, days_ago=40, from_number="+16175550241")
+    crisis = Phone(app, from_number="+16175550242")
+    crisis.call()
+    crisis.press("1")
+    crisis.press("9")
+    crisis.hang_up()
+    backdate_call(app, crisis.call_sid, 60)
+
+    def they_call_again(sid):  # while the earlier request's message is deleted
+        if sid == first.recording_sid:
+            add_request(app, phone="+16175550242")
+
+    FakeTwilioDeletes(app, meanwhile=they_call_again)
+    assert purge(app).exit_code == 0
+    [call] = rows(app, Call, call_sid=crisis.call_sid)
+    assert (call.caller, call.erased_at) == ("+16175550242", None)
+    assert rows(app, SafetyEvent, call_sid=crisis.call_sid)[0].caller == "+16175550242"
+    assert rows(app, CallEvent, call_sid=crisis.call_sid)
+
+
+def test_a_lone_call_queued_by_finish_stale_while_the_run_goes_on_is_kept(app):
+    first, _ = request_with_message(app, days_ago=40, from_number="+16175550251")
+    stale = Phone(app, from_number="+16175550252")
+    stale.call()
+    stale.press_through("1", "3")
+    backdate_call(app, stale.call_sid, 45)
+    missed = add_request(app, phone="+16175550252", reason="missed_call", missed=True, requested_by_caller=False)
+
+    def finish_stale_links_it(sid):
+        if sid == first.recording_sid:
+            elsewhere(app, lambda session: session.execute(
+                sa.update(Call).where(Call.call_sid == stale.call_sid).values(callback_id=missed)))
+
+    FakeTwilioDeletes(app, meanwhile=finish_stale_links_it)
+    assert purge(app).exit_code == 0
+    [call] = rows(app, Call, call_sid=stale.call_sid)
+    assert (call.caller, call.erased_at, call.callback_id) == ("+16175550252", None, missed)
+    assert rows(app, CallEvent, call_sid=stale.call_sid)
+
+
+def test_a_stopped_runs_freeze_is_lifted_when_the_request_is_no_longer_due(app, twilio):
+    phone, callback_id = request_with_message(app, days_ago=40)
+    with app.app_context():
+        db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == callback_id)
+                           .values(erased_at=ago(hours=3)))
+        db.session.commit()
+    app.config["RETENTION_DAYS"] = 90  # raised since
+    assert purge(app).exit_code == 0
+    [item] = rows(app, CallbackRequest, id=callback_id)
+    assert (item.phone, item.erased_at) == ("+16175550123", None) and twilio.deleted == []
+
+
+def test_with_retention_off_a_stopped_runs_freeze_is_lifted_and_nothing_erased(app, twilio):
+    phone, callback_id = request_with_message(app, days_ago=40)
+    with app.app_context():
+        db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == callback_id)
+                           .values(erased_at=ago(hours=3)))
+        db.session.commit()
+    app.config["RETENTION_DAYS"] = None
+    result = purge(app)
+    assert result.exit_code == 1 and "1 request(s) frozen by a run that stopped are open to staff again." in result.output
+    [item] = rows(app, CallbackRequest, id=callback_id)
+    assert (item.phone, item.erased_at) == ("+16175550123", None) and twilio.deleted == []
+
+
+def test_a_request_being_erased_shows_its_data_as_it_is_and_takes_no_changes(app, admin):
+    callback_id = add_request(app, phone="+16175550261", recording_sid=None)
+    close(app, callback_id, 40)
+    with app.app_context():
+        db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == callback_id)
+                           .values(erased_at=now_utc()))
+        db.session.commit()
+    doc = admin.page(f"/staff/callbacks/{callback_id}")
+    assert doc.one("p", id="erased").text.startswith("Being erased under the retention schedule")
+    assert doc.one("p", class_="phone-big").text == "(617) 555-0261"  # still there: not said to be gone
+    assert doc.find("form", action=f"/staff/callbacks/{callback_id}/notes") is None
+    assert doc.find("form", action=f"/staff/callbacks/{callback_id}/reopen") is None
+    row = admin.page("/staff/?status=closed").one("a", href=f"/staff/callbacks/{callback_id}")
+    assert "Erased" not in row.text and "0261" in row.text
+
+
+def test_a_crisis_press_keeps_its_number_while_that_phone_has_an_open_request(app, twilio):
+    """An old request is erased, but the crisis-line press on its call still warns whoever
+    calls that phone back about its newer request; when that one is done, the number goes."""
+    phone, old_id = request_with_message(app, days_ago=40, from_number="+16175550271")
+    with app.app_context():
+        db.session.add(SafetyEvent(call_sid=phone.call_sid, step=99, at=ago(days=40), node="callback",
+                                   language="en", caller="+16175550271", dialed="988"))
+        db.session.commit()
+    newer = add_request(app, phone="+16175550271")
+    assert purge(app).exit_code == 0
+    assert rows(app, CallbackRequest, id=old_id)[0].phone == ""
+    assert rows(app, SafetyEvent, call_sid=phone.call_sid)[0].caller == "+16175550271"
+    close(app, newer, 35)
+    assert purge(app).exit_code == 0
+    assert rows(app, SafetyEvent, call_sid=phone.call_sid)[0].caller is None

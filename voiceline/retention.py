@@ -2,26 +2,31 @@
 
 `RETENTION_DAYS` after a callback request closes, `voiceline retention purge` erases what it
 holds about the caller: the number, the answers, the voice messages (deleted at Twilio
-first), the notes, and the calls that made it (their caller ID, every step, and the caller's
-number on a crisis-line event). A call that left no request is erased the same number of days
-after it ended, unless it came from a phone with an open request (that request's page shows
-it, and its crisis-line presses). What is left is what the counts and the audit log need: the
-request's id, reason, language, dates, outcome and tries; the call's times, outcome, language.
+first), the notes, and the calls that made it (their caller ID and every step). A call that
+left no request is erased the same number of days after it ended, unless it came from a phone
+with an open request (that request's page shows it). A crisis-line press keeps the caller's
+number as long as that phone has an open request, so the request's page still warns staff
+before they call; after that it loses it too. What is left is what the counts and the audit
+log need: the request's id, reason, language, dates, outcome and tries; the call's times,
+outcome and language.
 
 Open requests are never erased, however old. A request is erased in three steps:
 
-1. It is frozen: `erased_at` is set, in a transaction of its own, only if it is still closed
-   and closed before the cutoff. From then on it cannot be reopened or take a note
-   (queue/work.py), and no call merges into it (calls merge only into open requests), so
-   what it holds cannot change while Twilio is asked to delete its messages.
+1. It is frozen: `erased_at` is set to this run's own time, in a transaction of its own, only
+   if it is still closed before the cutoff and nobody froze it. From then on it cannot be
+   reopened or take a note (queue/work.py), and no call merges into it (calls merge only
+   into open requests), so what it holds cannot change while Twilio deletes its messages.
 2. Its messages are deleted at Twilio, with no transaction open (SQLite would otherwise keep
-   every webhook waiting). If Twilio cannot delete one, the freeze is lifted and the request
-   keeps everything until the next run.
-3. Its data is erased in one transaction, with an audit entry naming it.
+   every webhook waiting). If Twilio cannot delete one, this run lifts its freeze and the
+   request keeps the rest until the next run.
+3. Its data is erased in one transaction, only while the freeze is still this run's, with an
+   audit entry naming it.
 
-A run stopped between 1 and 3 leaves a frozen request that still has its number; the next run
-finds it (the number is what marks a request not yet erased) and finishes it. Running the
-purge again is always safe.
+Two runs at once never erase or lift each other's requests: each acts only on freezes with
+its own time. A freeze left by a run that was stopped (older than FREEZE_ABANDONED) is taken
+over by the next run, which finishes it if the request is still due, or lifts it. Calls are
+erased by a conditional UPDATE that checks again, at that moment, that the call still has no
+request and its phone no open one. Running the purge again is always safe.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from voiceline.twilio_api import RecordingUnavailable
 DeleteRecording = Callable[[str], None]
 
 ERASED_PHONE = ""  # an erased request's number; a request not yet erased always has one
+# A freeze older than this was left by a run that stopped: the next run takes it over.
+FREEZE_ABANDONED = dt.timedelta(hours=1)
 # Calls without a message are erased this many to a transaction (one commit each would make
 # a first run over a year of calls take an hour); IN lists are kept this long too.
 BATCH = 500
@@ -82,9 +89,23 @@ def _due_request(before: dt.datetime):
                    CallbackRequest.phone != ERASED_PHONE)
 
 
-def due_requests(session: Session, before: dt.datetime) -> list[int]:
-    return list(session.scalars(sa.select(CallbackRequest.id).where(_due_request(before))
-                                .order_by(CallbackRequest.id)))
+def _open_request_for(phone):
+    """SQL: the phone has an open request (to be called back at that number)."""
+    return sa.exists().where(CallbackRequest.status == OPEN, CallbackRequest.phone == phone)
+
+
+def _made_a_request(call_sid):
+    return sa.exists().where(CallbackRequest.call_sid == call_sid)
+
+
+def due_requests(session: Session, before: dt.datetime, now: dt.datetime) -> list[tuple[int, dt.datetime | None]]:
+    """Requests due and not frozen, and freezes a stopped run left (whatever the cutoff: some
+    of their messages may be gone already), with the freeze seen."""
+    abandoned = sa.and_(CallbackRequest.erased_at < now - FREEZE_ABANDONED, CallbackRequest.phone != ERASED_PHONE)
+    fresh = sa.and_(_due_request(before), CallbackRequest.erased_at.is_(None))
+    return [(row.id, row.erased_at) for row in session.execute(
+        sa.select(CallbackRequest.id, CallbackRequest.erased_at).where(sa.or_(fresh, abandoned))
+        .order_by(CallbackRequest.id))]
 
 
 def due_calls(session: Session, before: dt.datetime) -> list[str]:
@@ -92,22 +113,19 @@ def due_calls(session: Session, before: dt.datetime) -> list[str]:
     messages whose call's own row was never written (the greeting's write lost to an outage),
     by their own time. Anti-joins (NOT EXISTS), which PostgreSQL plans as hash anti-joins
     however large the tables grow."""
-    def made_a_request(sid):
-        return sa.exists().where(CallbackRequest.call_sid == sid)
-
-    from_open_request_phone = sa.exists().where(CallbackRequest.status == OPEN, CallbackRequest.phone == Call.caller)
     lone = session.scalars(
         sa.select(Call.call_sid)
         .where(Call.callback_id.is_(None), Call.erased_at.is_(None),
                sa.func.coalesce(Call.ended_at, Call.started_at) < before,
-               ~made_a_request(Call.call_sid), ~from_open_request_phone)
+               ~_made_a_request(Call.call_sid), ~_open_request_for(Call.caller))
         .order_by(Call.started_at)).all()
     orphans: set[str] = set()
+    safety_left = (SafetyEvent.caller.is_not(None), ~_open_request_for(SafetyEvent.caller))
     for sid, at, *still_there in ((CallEvent.call_sid, CallEvent.at),
-                                  (SafetyEvent.call_sid, SafetyEvent.at, SafetyEvent.caller.is_not(None)),
+                                  (SafetyEvent.call_sid, SafetyEvent.at, *safety_left),
                                   (Recording.call_sid, Recording.created_at)):
         orphans.update(session.scalars(sa.select(sid).distinct().where(
-            at < before, ~sa.exists().where(Call.call_sid == sid), ~made_a_request(sid), *still_there)))
+            at < before, ~sa.exists().where(Call.call_sid == sid), ~_made_a_request(sid), *still_there)))
     return [*lone, *sorted(orphans)]
 
 
@@ -142,17 +160,28 @@ def _calls_with_messages(session: Session, call_sids: Sequence[str]) -> set[str]
     return found
 
 
+def lift_abandoned(session: Session, now: dt.datetime) -> int:
+    """Lift the freezes a stopped run left, erasing nothing (RETENTION_DAYS switched off)."""
+    lifted = session.execute(
+        sa.update(CallbackRequest)
+        .where(CallbackRequest.erased_at < now - FREEZE_ABANDONED, CallbackRequest.phone != ERASED_PHONE)
+        .values(erased_at=None).execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    return lifted
+
+
 def purge(session: Session, *, now: dt.datetime, days: int, delete_recording: DeleteRecording,
           dry_run: bool = False) -> Purge:
-    """Erase every request and call that is due, each on its own (committed here)."""
+    """Erase every request and call that is due, each on its own (committed here). `now` is
+    also this run's mark on the requests it freezes."""
     result = Purge(cutoff(now, days))
-    requests, calls = due_requests(session, result.cutoff), due_calls(session, result.cutoff)
+    requests, calls = due_requests(session, result.cutoff, now), due_calls(session, result.cutoff)
     session.rollback()
-    for request_id in requests:
+    for request_id, frozen_at in requests:
         if dry_run:
             result.add(request_unit(session, request_id))
         else:
-            _erase_request(session, request_id, result, now, delete_recording)
+            _erase_request(session, request_id, frozen_at, result, now, delete_recording)
     with_messages = _calls_with_messages(session, calls)
     session.rollback()
     for call_sid in (sid for sid in calls if sid in with_messages):
@@ -164,47 +193,71 @@ def purge(session: Session, *, now: dt.datetime, days: int, delete_recording: De
         if dry_run:
             result.calls += len(batch)
         else:
-            _erase_quiet_calls(session, batch, result, now)
+            result.calls += len(_erase_lone_calls(session, batch, now))
+            session.commit()
+    if not dry_run:
+        _forget_crisis_callers(session, result.cutoff)
+        session.commit()
     session.rollback()
     return result
 
 
-def _erase_request(session: Session, request_id: int, result: Purge, now: dt.datetime,
-                   delete_recording: DeleteRecording) -> None:
-    frozen = session.execute(
-        sa.update(CallbackRequest).where(CallbackRequest.id == request_id, _due_request(result.cutoff))
-        .values(erased_at=now).execution_options(synchronize_session=False))
-    if frozen.rowcount != 1:  # reopened, or erased by another run, since it was listed
-        session.rollback()
+def _erase_request(session: Session, request_id: int, frozen_at: dt.datetime | None, result: Purge,
+                   now: dt.datetime, delete_recording: DeleteRecording) -> None:
+    mine = CallbackRequest.erased_at == now
+    freeze = sa.update(CallbackRequest).where(CallbackRequest.id == request_id).values(erased_at=now)
+    if frozen_at is None:
+        freeze = freeze.where(_due_request(result.cutoff), CallbackRequest.erased_at.is_(None))
+    else:  # take over a stopped run's freeze
+        freeze = freeze.where(CallbackRequest.erased_at == frozen_at, CallbackRequest.phone != ERASED_PHONE)
+    if session.execute(freeze.execution_options(synchronize_session=False)).rowcount != 1:
+        session.rollback()  # reopened, or frozen by another run, since it was listed
+        return
+    if session.scalar(sa.select(CallbackRequest.id).where(CallbackRequest.id == request_id,
+                                                          _due_request(result.cutoff))) is None:
+        _lift(session, request_id, now)  # a taken-over freeze no longer due (RETENTION_DAYS raised)
+        session.commit()
         return
     session.commit()
     unit = request_unit(session, request_id)
     session.rollback()  # no transaction open while Twilio deletes
     deleted, problem = _delete_at_twilio(unit, delete_recording)
     if problem:
-        session.execute(sa.update(CallbackRequest)
-                        .where(CallbackRequest.id == request_id, CallbackRequest.phone != ERASED_PHONE)
-                        .values(erased_at=None).execution_options(synchronize_session=False))
+        _lift(session, request_id, now)
         _forget_deleted(session, deleted, request_id)
         session.commit()
         result.kept.append(f"request #{request_id}: {problem}")
         return
-    session.execute(
-        sa.update(CallbackRequest).where(CallbackRequest.id == request_id)
-        .values(phone=ERASED_PHONE, answers={}, voicemail_ok=None, recording_sid=None, erased_at=now)
+    erased = session.execute(
+        sa.update(CallbackRequest).where(CallbackRequest.id == request_id, mine, CallbackRequest.status != OPEN)
+        .values(phone=ERASED_PHONE, answers={}, voicemail_ok=None, recording_sid=None)
         .execution_options(synchronize_session=False))
+    if erased.rowcount != 1:  # taken over by another run after an hour: it finishes
+        session.rollback()
+        return
     session.execute(sa.delete(CallbackNote).where(CallbackNote.callback_id == request_id))
     session.execute(sa.update(CallbackAttempt).where(CallbackAttempt.callback_id == request_id)
                     .values(note=None).execution_options(synchronize_session=False))
-    _erase_calls(session, unit, now)
+    _erase_calls(session, list(unit.call_sids), now)
+    if unit.recording_sids:
+        session.execute(sa.delete(Recording).where(Recording.recording_sid.in_(unit.recording_sids)))
     audit.record(session, "retention_erase", actor="cli", callback_id=request_id,
                  detail={"calls": len(unit.call_sids), "recordings": len(unit.recording_sids)})
     session.commit()
     result.add(unit)
 
 
+def _lift(session: Session, request_id: int, now: dt.datetime) -> None:
+    session.execute(sa.update(CallbackRequest)
+                    .where(CallbackRequest.id == request_id, CallbackRequest.erased_at == now,
+                           CallbackRequest.phone != ERASED_PHONE)
+                    .values(erased_at=None).execution_options(synchronize_session=False))
+
+
 def _erase_call(session: Session, call_sid: str, result: Purge, now: dt.datetime,
                 delete_recording: DeleteRecording) -> None:
+    """A call with messages and no request: the messages at Twilio first. (Such a call is one
+    whose message the crisis key cut short; none gains a request weeks after it ended.)"""
     unit = call_unit(session, call_sid)
     session.rollback()
     deleted, problem = _delete_at_twilio(unit, delete_recording)
@@ -213,34 +266,55 @@ def _erase_call(session: Session, call_sid: str, result: Purge, now: dt.datetime
         session.commit()
         result.kept.append(f"call {call_sid}: {problem}")
         return
-    if session.scalar(sa.select(Call.callback_id).where(Call.call_sid == call_sid)) is not None:
-        session.rollback()  # linked to a request since it was listed: it goes with that request
-        return
-    _erase_calls(session, unit, now)
+    if _erase_lone_calls(session, [call_sid], now):
+        result.add(unit)
+    session.execute(sa.delete(Recording).where(Recording.recording_sid.in_(unit.recording_sids)))  # gone at Twilio
     session.commit()
-    result.add(unit)
 
 
-def _erase_quiet_calls(session: Session, batch: Sequence[str], result: Purge, now: dt.datetime) -> None:
-    """Calls with nothing at Twilio to delete: a batch to a transaction."""
-    linked = set(session.scalars(sa.select(Call.call_sid).where(Call.call_sid.in_(batch),
-                                                                Call.callback_id.is_not(None))))
-    unit = Unit(None, tuple(sid for sid in batch if sid not in linked), ())  # linked since: with its request
-    if unit.call_sids:
-        _erase_calls(session, unit, now)
-    session.commit()
-    result.add(unit)
+def _erase_lone_calls(session: Session, call_sids: Sequence[str], now: dt.datetime) -> list[str]:
+    """Erase the calls that, checked again now, still have no request and come from no phone
+    with an open one (rows locked by the UPDATE: a call `calls finish-stale` is queueing at
+    this moment is seen with its request), and the orphan steps of calls never written."""
+    still_lone = list(session.scalars(
+        sa.update(Call)
+        .where(Call.call_sid.in_(call_sids), Call.callback_id.is_(None), Call.erased_at.is_(None),
+               ~_made_a_request(Call.call_sid), ~_open_request_for(Call.caller))
+        .values(caller=None, erased_at=now).returning(Call.call_sid)
+        .execution_options(synchronize_session=False)))
+    written = set(session.scalars(sa.select(Call.call_sid).where(Call.call_sid.in_(call_sids))))
+    made_requests = set(session.scalars(sa.select(CallbackRequest.call_sid)
+                                        .where(CallbackRequest.call_sid.in_(call_sids))))
+    erased = still_lone + [sid for sid in call_sids if sid not in written and sid not in made_requests]
+    if erased:
+        _erase_steps(session, erased)
+    return erased
 
 
-def _erase_calls(session: Session, unit: Unit, now: dt.datetime) -> None:
-    sids = list(unit.call_sids)
-    session.execute(sa.delete(CallEvent).where(CallEvent.call_sid.in_(sids)))
-    session.execute(sa.update(SafetyEvent).where(SafetyEvent.call_sid.in_(sids)).values(caller=None)
+def _erase_calls(session: Session, call_sids: list[str], now: dt.datetime) -> None:
+    """A frozen request's calls: theirs alone, erased whatever their phone."""
+    _erase_steps(session, call_sids)
+    session.execute(sa.update(Call).where(Call.call_sid.in_(call_sids)).values(caller=None, erased_at=now)
                     .execution_options(synchronize_session=False))
-    session.execute(sa.update(Call).where(Call.call_sid.in_(sids)).values(caller=None, erased_at=now)
-                    .execution_options(synchronize_session=False))
-    if unit.recording_sids:
-        session.execute(sa.delete(Recording).where(Recording.recording_sid.in_(unit.recording_sids)))
+
+
+def _erase_steps(session: Session, call_sids: Sequence[str]) -> None:
+    """Steps go; a crisis-line press keeps its number while that phone has an open request."""
+    session.execute(sa.delete(CallEvent).where(CallEvent.call_sid.in_(call_sids)))
+    session.execute(sa.update(SafetyEvent)
+                    .where(SafetyEvent.call_sid.in_(call_sids), ~_open_request_for(SafetyEvent.caller))
+                    .values(caller=None).execution_options(synchronize_session=False))
+
+
+def _forget_crisis_callers(session: Session, before: dt.datetime) -> None:
+    """Crisis-line presses on erased calls kept their number for an open request that has
+    since closed: the number goes now."""
+    session.execute(
+        sa.update(SafetyEvent)
+        .where(SafetyEvent.caller.is_not(None), SafetyEvent.at < before,
+               sa.exists().where(Call.call_sid == SafetyEvent.call_sid, Call.erased_at.is_not(None)),
+               ~_open_request_for(SafetyEvent.caller))
+        .values(caller=None).execution_options(synchronize_session=False))
 
 
 def _delete_at_twilio(unit: Unit, delete_recording: DeleteRecording) -> tuple[list[str], str | None]:

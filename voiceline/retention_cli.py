@@ -26,6 +26,9 @@ def purge(dry_run: bool) -> None:
     message), so the scheduler shows it."""
     days = current_app.config["RETENTION_DAYS"]
     if days is None:
+        lifted = retention.lift_abandoned(db.session, now_utc())  # a stopped run's freezes, erasing nothing
+        if lifted:
+            click.echo(f"{lifted} request(s) frozen by a run that stopped are open to staff again.", err=True)
         click.echo("voiceline: RETENTION_DAYS is not set, so nothing is erased. Set it to the number "
                    "of days to keep a closed request (your retention policy says how many).", err=True)
         sys.exit(1)

@@ -63,11 +63,22 @@ class CallbackRequest(Base):
     closed_at: Mapped[dt.datetime | None]
     outcome: Mapped[str | None] = mapped_column(sa.String(30))
     closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
-    # Set when the retention schedule erased its number, answers, message and notes
-    # (voiceline/retention.py); the row stays for the audit log and the counts.
+    # Set when the retention schedule froze it to erase it, and kept once its number, answers,
+    # message and notes are erased (voiceline/retention.py); the row stays for the audit log
+    # and the counts. A frozen request takes no changes.
     erased_at: Mapped[dt.datetime | None]
 
     claimed_by: Mapped[StaffUser | None] = relationship(foreign_keys=[claimed_by_id], lazy="raise")
+
+    @property
+    def erased(self) -> bool:
+        """Its caller's data is gone: an erase empties the number with the rest, in one transaction."""
+        return self.erased_at is not None and not self.phone
+
+    @property
+    def being_erased(self) -> bool:
+        """Frozen by a purge that is deleting its messages: still holds its data, takes no changes."""
+        return self.erased_at is not None and bool(self.phone)
 
 
 class CallbackAttempt(Base):

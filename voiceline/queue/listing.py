@@ -166,7 +166,7 @@ def history(session: Session, request: CallbackRequest) -> History:
     call_sids = [c.call_sid for c in calls]
     others = session.scalars(
         sa.select(CallbackRequest).where(related_requests(request), CallbackRequest.id != request.id)
-        .order_by(CallbackRequest.created_at.desc()).limit(50)).all() if request.erased_at is None else []
+        .order_by(CallbackRequest.created_at.desc()).limit(50)).all() if not request.erased else []
     recordings = session.scalars(
         sa.select(Recording).where(Recording.call_sid.in_(call_sids)).order_by(Recording.created_at.desc())
     ).all() if call_sids else []

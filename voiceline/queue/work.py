@@ -109,7 +109,10 @@ def _get(session: Session, callback_id: int, *, lock: bool = False) -> CallbackR
 
 
 def _not_erased(request: CallbackRequest) -> CallbackRequest:
-    """An erased request (voiceline/retention.py) takes nothing new: no note, no reopening."""
+    """An erased request, or one being erased (voiceline/retention.py), takes nothing new: no
+    note, no reopening."""
+    if request.being_erased:
+        raise QueueError("This request is being erased under the retention schedule: it cannot be changed.")
     if request.erased_at is not None:
         raise QueueError("This request was erased under the retention schedule: it cannot be changed.")
     return request

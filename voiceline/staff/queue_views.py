@@ -72,7 +72,7 @@ def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rule
     live = work.claim_is_live(item, now, rules)
     holder = item.claimed_by if live else None  # joined by queue_page: no query here
     return Row(
-        id=item.id, phone="Erased" if item.erased_at else mask(item.phone), last_four=last_four(item.phone),
+        id=item.id, phone="Erased" if item.erased else mask(item.phone), last_four=last_four(item.phone),
         language=answers.LANGUAGES.get(item.language, item.language), not_english=item.language != "en",
         reason=answers.reason_words(item.reason), missed=item.missed,
         window=answers.WINDOWS.get(item.preferred_window or "", "Not given"),

@@ -202,7 +202,8 @@ def finish_stale_calls(session: Session, *, started_before: dt.datetime, main_me
     )
     rows = session.execute(
         sa.select(Call, last_step)
-        .where(Call.ended_at.is_(None), Call.started_at < started_before)
+        .where(Call.ended_at.is_(None), Call.started_at < started_before,
+               Call.erased_at.is_(None))  # erased by the retention schedule: nothing left to queue
         .order_by(Call.started_at)
         .with_for_update(of=Call, skip_locked=True)
     ).all()
