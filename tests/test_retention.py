@@ -1,5 +1,7 @@
 """`voiceline retention purge`: erasing health information RETENTION_DAYS after it is needed."""
 
+import datetime as dt
+import functools
 import logging
 import uuid
 
@@ -575,3 +577,61 @@ def test_a_crisis_press_keeps_its_number_while_that_phone_has_an_open_request(ap
     close(app, newer, 35)
     assert purge(app).exit_code == 0
     assert rows(app, SafetyEvent, call_sid=phone.call_sid)[0].caller is None
+
+
+def test_a_lone_calls_message_is_kept_if_its_phone_asks_for_a_call_while_the_run_goes_on(app):
+    first, _ = request_with_message(app, days_ago=40, from_number="+16175550281")
+    lone_sid, lone_message = "CA" + "c" * 32, "RE" + "c" * 32  # a message the crisis key cut short
+    with app.app_context():
+        db.session.add(Call(call_sid=lone_sid, caller="+16175550282", caller_id_status="valid", prompts_version="t",
+                            started_at=ago(days=50), ended_at=ago(days=50), outcome="crisis_line"))
+        db.session.add(Recording(recording_sid=lone_message, call_sid=lone_sid, status="completed",
+                                 created_at=ago(days=50)))
+        db.session.commit()
+
+    def they_call_again(sid):
+        if sid == first.recording_sid:
+            add_request(app, phone="+16175550282")
+
+    twilio = FakeTwilioDeletes(app, meanwhile=they_call_again)
+    assert purge(app).exit_code == 0
+    assert twilio.deleted == [first.recording_sid]
+    assert [r.recording_sid for r in rows(app, Recording, call_sid=lone_sid)] == [lone_message]
+    assert rows(app, Call, call_sid=lone_sid)[0].caller == "+16175550282"
+
+
+def test_an_open_requests_page_keeps_the_crisis_warning_from_an_erased_requests_call(app, coordinator, twilio):
+    phone, _ = request_with_message(app, days_ago=40, from_number="+16175550291")
+    with app.app_context():
+        db.session.add(SafetyEvent(call_sid=phone.call_sid, step=99, at=ago(days=40), node="callback",
+                                   language="en", caller="+16175550291", dialed="988", dial_status="completed"))
+        db.session.commit()
+    newer = add_request(app, phone="+16175550291")
+    assert coordinator.page(f"/staff/callbacks/{newer}").find("section", class_="callout-safety") is not None
+    assert purge(app).exit_code == 0
+    assert rows(app, Call, call_sid=phone.call_sid)[0].caller is None  # the old call is erased
+    warning = coordinator.page(f"/staff/callbacks/{newer}").one("section", class_="callout-safety")
+    assert "This caller used the crisis line" in warning.text
+
+
+def test_a_run_over_an_hour_long_keeps_its_own_freezes(app):
+    """Each freeze is marked when it is made: another run never takes it for a stopped run's."""
+    first, first_id = request_with_message(app, days_ago=40)
+    second = []
+
+    def another_run(sid):
+        if not second:
+            with app.app_context(), Session(db.engine) as session:
+                second.append(retention.purge(session, now=now_utc(), days=30, delete_recording=refuse))
+
+    def refuse(sid):
+        raise twilio_api.RecordingUnavailable("Twilio answered 429")
+
+    twilio = FakeTwilioDeletes(app, meanwhile=another_run)
+    with app.app_context():  # the first run began 61 minutes ago
+        first_run = retention.purge(db.session, now=now_utc() - dt.timedelta(minutes=61), days=30,
+                                    delete_recording=functools.partial(twilio_api.delete_recording, app))
+    assert (second[0].requests, second[0].kept) == (0, [])
+    assert (first_run.requests, first_run.kept) == (1, [])
+    assert twilio.deleted == [first.recording_sid]
+    assert rows(app, CallbackRequest, id=first_id)[0].phone == ""

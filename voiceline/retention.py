@@ -39,7 +39,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from voiceline import audit
-from voiceline.models import Call, CallbackAttempt, CallbackNote, CallbackRequest, CallEvent, Recording, SafetyEvent
+from voiceline.models import (
+    Call,
+    CallbackAttempt,
+    CallbackNote,
+    CallbackRequest,
+    CallEvent,
+    Recording,
+    SafetyEvent,
+    now_utc,
+)
 from voiceline.models.callbacks import OPEN
 from voiceline.twilio_api import RecordingUnavailable
 
@@ -98,6 +107,12 @@ def _made_a_request(call_sid):
     return sa.exists().where(CallbackRequest.call_sid == call_sid)
 
 
+def _lone() -> tuple:
+    """SQL: a call not erased, with no request, from no phone with an open request."""
+    return (Call.callback_id.is_(None), Call.erased_at.is_(None), ~_made_a_request(Call.call_sid),
+            ~_open_request_for(Call.caller))
+
+
 def due_requests(session: Session, before: dt.datetime, now: dt.datetime) -> list[tuple[int, dt.datetime | None]]:
     """Requests due and not frozen, and freezes a stopped run left (whatever the cutoff: some
     of their messages may be gone already), with the freeze seen."""
@@ -115,9 +130,7 @@ def due_calls(session: Session, before: dt.datetime) -> list[str]:
     however large the tables grow."""
     lone = session.scalars(
         sa.select(Call.call_sid)
-        .where(Call.callback_id.is_(None), Call.erased_at.is_(None),
-               sa.func.coalesce(Call.ended_at, Call.started_at) < before,
-               ~_made_a_request(Call.call_sid), ~_open_request_for(Call.caller))
+        .where(sa.func.coalesce(Call.ended_at, Call.started_at) < before, *_lone())
         .order_by(Call.started_at)).all()
     orphans: set[str] = set()
     safety_left = (SafetyEvent.caller.is_not(None), ~_open_request_for(SafetyEvent.caller))
@@ -171,9 +184,10 @@ def lift_abandoned(session: Session, now: dt.datetime) -> int:
 
 
 def purge(session: Session, *, now: dt.datetime, days: int, delete_recording: DeleteRecording,
-          dry_run: bool = False) -> Purge:
-    """Erase every request and call that is due, each on its own (committed here). `now` is
-    also this run's mark on the requests it freezes."""
+          dry_run: bool = False, clock: Callable[[], dt.datetime] = now_utc) -> Purge:
+    """Erase every request and call that is due, each on its own (committed here). `now` sets
+    the cutoff; each freeze is marked with `clock()` read as it is made, so however long the
+    run, its freeze of the request in hand is seconds old."""
     result = Purge(cutoff(now, days))
     requests, calls = due_requests(session, result.cutoff, now), due_calls(session, result.cutoff)
     session.rollback()
@@ -181,14 +195,14 @@ def purge(session: Session, *, now: dt.datetime, days: int, delete_recording: De
         if dry_run:
             result.add(request_unit(session, request_id))
         else:
-            _erase_request(session, request_id, frozen_at, result, now, delete_recording)
+            _erase_request(session, request_id, frozen_at, result, clock(), delete_recording)
     with_messages = _calls_with_messages(session, calls)
     session.rollback()
     for call_sid in (sid for sid in calls if sid in with_messages):
         if dry_run:
             result.add(call_unit(session, call_sid))
         else:
-            _erase_call(session, call_sid, result, now, delete_recording)
+            _erase_call(session, call_sid, result, clock(), delete_recording)
     for batch in _batches([sid for sid in calls if sid not in with_messages]):
         if dry_run:
             result.calls += len(batch)
@@ -232,8 +246,11 @@ def _erase_request(session: Session, request_id: int, frozen_at: dt.datetime | N
         sa.update(CallbackRequest).where(CallbackRequest.id == request_id, mine, CallbackRequest.status != OPEN)
         .values(phone=ERASED_PHONE, answers={}, voicemail_ok=None, recording_sid=None)
         .execution_options(synchronize_session=False))
-    if erased.rowcount != 1:  # taken over by another run after an hour: it finishes
+    if erased.rowcount != 1:  # no longer this run's freeze (a clock far off): keep it, minus what is gone
         session.rollback()
+        _forget_deleted(session, deleted, request_id)
+        session.commit()
+        result.kept.append(f"request #{request_id}: its freeze was taken over by another run")
         return
     session.execute(sa.delete(CallbackNote).where(CallbackNote.callback_id == request_id))
     session.execute(sa.update(CallbackAttempt).where(CallbackAttempt.callback_id == request_id)
@@ -256,10 +273,14 @@ def _lift(session: Session, request_id: int, now: dt.datetime) -> None:
 
 def _erase_call(session: Session, call_sid: str, result: Purge, now: dt.datetime,
                 delete_recording: DeleteRecording) -> None:
-    """A call with messages and no request: the messages at Twilio first. (Such a call is one
-    whose message the crisis key cut short; none gains a request weeks after it ended.)"""
+    """A call with messages and no request (one whose message the crisis key cut short): checked
+    again just before its messages are deleted at Twilio, and by the erase itself after."""
     unit = call_unit(session, call_sid)
+    written = session.scalar(sa.select(Call.id).where(Call.call_sid == call_sid)) is not None
+    lone = session.scalar(sa.select(Call.id).where(Call.call_sid == call_sid, *_lone())) is not None
     session.rollback()
+    if written and not lone:  # its phone asked for a call, or it was queued, since it was listed: kept
+        return
     deleted, problem = _delete_at_twilio(unit, delete_recording)
     if problem:
         _forget_deleted(session, deleted, None)
@@ -268,7 +289,7 @@ def _erase_call(session: Session, call_sid: str, result: Purge, now: dt.datetime
         return
     if _erase_lone_calls(session, [call_sid], now):
         result.add(unit)
-    session.execute(sa.delete(Recording).where(Recording.recording_sid.in_(unit.recording_sids)))  # gone at Twilio
+    _forget_deleted(session, deleted, None)  # gone at Twilio, whatever the check found a moment later
     session.commit()
 
 
@@ -278,8 +299,7 @@ def _erase_lone_calls(session: Session, call_sids: Sequence[str], now: dt.dateti
     this moment is seen with its request), and the orphan steps of calls never written."""
     still_lone = list(session.scalars(
         sa.update(Call)
-        .where(Call.call_sid.in_(call_sids), Call.callback_id.is_(None), Call.erased_at.is_(None),
-               ~_made_a_request(Call.call_sid), ~_open_request_for(Call.caller))
+        .where(Call.call_sid.in_(call_sids), *_lone())
         .values(caller=None, erased_at=now).returning(Call.call_sid)
         .execution_options(synchronize_session=False)))
     written = set(session.scalars(sa.select(Call.call_sid).where(Call.call_sid.in_(call_sids))))

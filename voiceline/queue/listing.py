@@ -170,9 +170,14 @@ def history(session: Session, request: CallbackRequest) -> History:
     recordings = session.scalars(
         sa.select(Recording).where(Recording.call_sid.in_(call_sids)).order_by(Recording.created_at.desc())
     ).all() if call_sids else []
+    # Crisis-line presses on its calls, and from its phone on calls whose caller ID the
+    # retention schedule erased (a press keeps its number while this request is open).
+    pressed = [SafetyEvent.call_sid.in_(call_sids)] if call_sids else []
+    if not request.erased:
+        pressed.append(SafetyEvent.caller == request.phone)
     safety = session.scalars(
-        sa.select(SafetyEvent).where(SafetyEvent.call_sid.in_(call_sids)).order_by(SafetyEvent.at.desc())
-    ).all() if call_sids else []
+        sa.select(SafetyEvent).where(sa.or_(*pressed)).order_by(SafetyEvent.at.desc())
+    ).all() if pressed else []
     path = {sid: steps.path for sid, steps in steps_of_calls(session, call_sids).items()}
     claimed_by = session.get(StaffUser, request.claimed_by_id) if request.claimed_by_id else None
     return History(request, claimed_by, list(attempts), list(notes), list(calls), list(others),
