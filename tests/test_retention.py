@@ -521,29 +521,39 @@ def test_a_lone_call_queued_by_finish_stale_while_the_run_goes_on_is_kept(app):
     assert rows(app, CallEvent, call_sid=stale.call_sid)
 
 
-def test_a_stopped_runs_freeze_is_lifted_when_the_request_is_no_longer_due(app, twilio):
-    phone, callback_id = request_with_message(app, days_ago=40)
+def stopped_run_froze(app, callback_id: int) -> None:
     with app.app_context():
         db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == callback_id)
                            .values(erased_at=ago(hours=3)))
         db.session.commit()
-    app.config["RETENTION_DAYS"] = 90  # raised since
+
+
+def test_a_stopped_runs_freeze_is_finished_even_if_retention_was_raised_since(app, twilio):
+    """It was due when frozen, and the stopped run may have deleted some of its messages:
+    given back, it would offer messages that no longer exist."""
+    phone, callback_id = request_with_message(app, days_ago=40)
+    stopped_run_froze(app, callback_id)
+    app.config["RETENTION_DAYS"] = 90
+    dry = purge(app, "--dry-run")
+    assert "1 request(s), 1 call(s) and 1 voice message(s) would be erased (dry run)." in dry.output
+    assert rows(app, CallbackRequest, id=callback_id)[0].phone == "+16175550123" and twilio.deleted == []
     assert purge(app).exit_code == 0
-    [item] = rows(app, CallbackRequest, id=callback_id)
-    assert (item.phone, item.erased_at) == ("+16175550123", None) and twilio.deleted == []
+    assert rows(app, CallbackRequest, id=callback_id)[0].phone == "" and twilio.deleted == [phone.recording_sid]
 
 
-def test_with_retention_off_a_stopped_runs_freeze_is_lifted_and_nothing_erased(app, twilio):
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_with_retention_off_only_a_stopped_runs_freeze_is_finished(app, twilio, dry_run):
     phone, callback_id = request_with_message(app, days_ago=40)
-    with app.app_context():
-        db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == callback_id)
-                           .values(erased_at=ago(hours=3)))
-        db.session.commit()
+    stopped_run_froze(app, callback_id)
+    other, other_id = request_with_message(app, days_ago=400, from_number="+16175550299")  # due, not frozen
     app.config["RETENTION_DAYS"] = None
-    result = purge(app)
-    assert result.exit_code == 1 and "1 request(s) frozen by a run that stopped are open to staff again." in result.output
-    [item] = rows(app, CallbackRequest, id=callback_id)
-    assert (item.phone, item.erased_at) == ("+16175550123", None) and twilio.deleted == []
+    result = purge(app, *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 1
+    assert "RETENTION_DAYS is not set, so nothing else is erased" in result.output
+    assert "1 request(s), 1 call(s) and 1 voice message(s)" in result.output
+    assert rows(app, CallbackRequest, id=callback_id)[0].phone == ("+16175550123" if dry_run else "")
+    assert rows(app, CallbackRequest, id=other_id)[0].phone == "+16175550299"
+    assert twilio.deleted == ([] if dry_run else [phone.recording_sid])
 
 
 def test_a_request_being_erased_shows_its_data_as_it_is_and_takes_no_changes(app, admin):
@@ -635,3 +645,40 @@ def test_a_run_over_an_hour_long_keeps_its_own_freezes(app):
     assert (first_run.requests, first_run.kept) == (1, [])
     assert twilio.deleted == [first.recording_sid]
     assert rows(app, CallbackRequest, id=first_id)[0].phone == ""
+
+
+@pytest.mark.parametrize("request_made", [True, False], ids=["request", "lone"])
+def test_a_very_late_status_callback_brings_nothing_back_to_an_erased_call(app, twilio, request_made):
+    if request_made:
+        phone, _ = request_with_message(app, days_ago=40, from_number="+16175550301")
+    else:
+        phone = Phone(app, from_number="+16175550301")
+        phone.call()
+        phone.hang_up()
+        backdate_call(app, phone.call_sid, 40)
+    assert purge(app).exit_code == 0
+    assert rows(app, Call, call_sid=phone.call_sid)[0].caller is None
+    phone.hang_up(status="completed")  # Twilio's retry of the final status, weeks late
+    phone.ended = False
+    phone.hang_up(status="completed")
+    [call] = rows(app, Call, call_sid=phone.call_sid)
+    assert call.caller is None and call.erased_at is not None
+    assert len(rows(app, CallbackRequest)) == (1 if request_made else 0)
+
+
+def test_the_crisis_flag_from_the_phone_a_request_was_made_from_survives_the_purge(app, coordinator, twilio):
+    """Someone calls from 0311, presses 9; later calls again from 0311 and keys in 0312: that
+    open request is flagged (and warns) because of 0311's press, which must keep its number."""
+    crisis = Phone(app, from_number="+16175550311")
+    crisis.call()
+    crisis.press("1")
+    crisis.press("9")
+    crisis.hang_up()
+    backdate_call(app, crisis.call_sid, 60)
+    candidacy_call(app, from_number="+16175550311", other_number="6175550312")
+    [open_id] = [r.id for r in rows(app, CallbackRequest) if r.phone == "+16175550312"]
+    doc = coordinator.page(f"/staff/callbacks/{open_id}")
+    assert doc.find("section", class_="callout-safety") is not None
+    assert purge(app).exit_code == 0
+    assert rows(app, SafetyEvent, call_sid=crisis.call_sid)[0].caller == "+16175550311"
+    assert coordinator.page(f"/staff/callbacks/{open_id}").find("section", class_="callout-safety") is not None

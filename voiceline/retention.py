@@ -22,9 +22,11 @@ Open requests are never erased, however old. A request is erased in three steps:
 3. Its data is erased in one transaction, only while the freeze is still this run's, with an
    audit entry naming it.
 
-Two runs at once never erase or lift each other's requests: each acts only on freezes with
-its own time. A freeze left by a run that was stopped (older than FREEZE_ABANDONED) is taken
-over by the next run, which finishes it if the request is still due, or lifts it. Calls are
+Two runs at once never erase or lift each other's requests: each acts only on freezes marked
+with its own clock reading. A freeze left by a run that was stopped (older than
+FREEZE_ABANDONED) is taken over and finished by the next run, whatever RETENTION_DAYS says by
+then (even off): the request was due when frozen, and some of its messages may already be
+gone from Twilio, so giving it back would offer messages that no longer exist. Calls are
 erased by a conditional UPDATE that checks again, at that moment, that the call still has no
 request and its phone no open one. Running the purge again is always safe.
 """
@@ -36,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from voiceline import audit
 from voiceline.models import (
@@ -76,7 +78,7 @@ class Unit:
 class Purge:
     """What one run erased, or would erase (a dry run), and what it had to keep."""
 
-    cutoff: dt.datetime
+    cutoff: dt.datetime | None  # None: RETENTION_DAYS is off; only stopped runs are finished
     requests: int = 0
     calls: int = 0
     recordings: int = 0
@@ -99,8 +101,13 @@ def _due_request(before: dt.datetime):
 
 
 def _open_request_for(phone):
-    """SQL: the phone has an open request (to be called back at that number)."""
-    return sa.exists().where(CallbackRequest.status == OPEN, CallbackRequest.phone == phone)
+    """SQL: the phone has an open request: to be called back at that number, or made by a call
+    from it (a caller who keyed in another number), as the queue's crisis flag reads it."""
+    linked = aliased(Call)
+    return sa.or_(
+        sa.exists().where(CallbackRequest.status == OPEN, CallbackRequest.phone == phone),
+        sa.exists().where(linked.caller == phone, linked.callback_id == CallbackRequest.id,
+                          CallbackRequest.status == OPEN))
 
 
 def _made_a_request(call_sid):
@@ -113,13 +120,16 @@ def _lone() -> tuple:
             ~_open_request_for(Call.caller))
 
 
-def due_requests(session: Session, before: dt.datetime, now: dt.datetime) -> list[tuple[int, dt.datetime | None]]:
-    """Requests due and not frozen, and freezes a stopped run left (whatever the cutoff: some
-    of their messages may be gone already), with the freeze seen."""
-    abandoned = sa.and_(CallbackRequest.erased_at < now - FREEZE_ABANDONED, CallbackRequest.phone != ERASED_PHONE)
-    fresh = sa.and_(_due_request(before), CallbackRequest.erased_at.is_(None))
+def due_requests(session: Session, before: dt.datetime | None,
+                 now: dt.datetime) -> list[tuple[int, dt.datetime | None]]:
+    """Requests due and not frozen (none when `before` is None), and freezes a stopped run
+    left, with the freeze seen. Those are finished whatever RETENTION_DAYS says now: they
+    were due when frozen, and some of their messages may be gone from Twilio already."""
+    wanted = [sa.and_(CallbackRequest.erased_at < now - FREEZE_ABANDONED, CallbackRequest.phone != ERASED_PHONE)]
+    if before is not None:
+        wanted.append(sa.and_(_due_request(before), CallbackRequest.erased_at.is_(None)))
     return [(row.id, row.erased_at) for row in session.execute(
-        sa.select(CallbackRequest.id, CallbackRequest.erased_at).where(sa.or_(fresh, abandoned))
+        sa.select(CallbackRequest.id, CallbackRequest.erased_at).where(sa.or_(*wanted))
         .order_by(CallbackRequest.id))]
 
 
@@ -173,23 +183,15 @@ def _calls_with_messages(session: Session, call_sids: Sequence[str]) -> set[str]
     return found
 
 
-def lift_abandoned(session: Session, now: dt.datetime) -> int:
-    """Lift the freezes a stopped run left, erasing nothing (RETENTION_DAYS switched off)."""
-    lifted = session.execute(
-        sa.update(CallbackRequest)
-        .where(CallbackRequest.erased_at < now - FREEZE_ABANDONED, CallbackRequest.phone != ERASED_PHONE)
-        .values(erased_at=None).execution_options(synchronize_session=False)).rowcount
-    session.commit()
-    return lifted
-
-
-def purge(session: Session, *, now: dt.datetime, days: int, delete_recording: DeleteRecording,
+def purge(session: Session, *, now: dt.datetime, days: int | None, delete_recording: DeleteRecording,
           dry_run: bool = False, clock: Callable[[], dt.datetime] = now_utc) -> Purge:
-    """Erase every request and call that is due, each on its own (committed here). `now` sets
-    the cutoff; each freeze is marked with `clock()` read as it is made, so however long the
-    run, its freeze of the request in hand is seconds old."""
-    result = Purge(cutoff(now, days))
-    requests, calls = due_requests(session, result.cutoff, now), due_calls(session, result.cutoff)
+    """Erase every request and call that is due, each on its own (committed here); with `days`
+    None, only finish what stopped runs froze. `now` sets the cutoff; each freeze is marked
+    with `clock()` read as it is made, so however long the run, its freeze of the request in
+    hand is seconds old."""
+    result = Purge(cutoff(now, days) if days is not None else None)
+    requests = due_requests(session, result.cutoff, now)
+    calls = due_calls(session, result.cutoff) if result.cutoff is not None else []
     session.rollback()
     for request_id, frozen_at in requests:
         if dry_run:
@@ -209,7 +211,7 @@ def purge(session: Session, *, now: dt.datetime, days: int, delete_recording: De
         else:
             result.calls += len(_erase_lone_calls(session, batch, now))
             session.commit()
-    if not dry_run:
+    if not dry_run and result.cutoff is not None:
         _forget_crisis_callers(session, result.cutoff)
         session.commit()
     session.rollback()
@@ -221,16 +223,12 @@ def _erase_request(session: Session, request_id: int, frozen_at: dt.datetime | N
     mine = CallbackRequest.erased_at == now
     freeze = sa.update(CallbackRequest).where(CallbackRequest.id == request_id).values(erased_at=now)
     if frozen_at is None:
+        assert result.cutoff is not None  # listed as due
         freeze = freeze.where(_due_request(result.cutoff), CallbackRequest.erased_at.is_(None))
     else:  # take over a stopped run's freeze
         freeze = freeze.where(CallbackRequest.erased_at == frozen_at, CallbackRequest.phone != ERASED_PHONE)
     if session.execute(freeze.execution_options(synchronize_session=False)).rowcount != 1:
         session.rollback()  # reopened, or frozen by another run, since it was listed
-        return
-    if session.scalar(sa.select(CallbackRequest.id).where(CallbackRequest.id == request_id,
-                                                          _due_request(result.cutoff))) is None:
-        _lift(session, request_id, now)  # a taken-over freeze no longer due (RETENTION_DAYS raised)
-        session.commit()
         return
     session.commit()
     unit = request_unit(session, request_id)

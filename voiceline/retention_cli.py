@@ -23,27 +23,28 @@ def purge(dry_run: bool) -> None:
     more than RETENTION_DAYS ago, with their calls, and calls that left no request and ended
     that long ago. Open requests are kept. Safe to run at any time and repeatedly, e.g. daily
     from a scheduler; exits 1 if something due had to be kept (Twilio could not delete a
-    message), so the scheduler shows it."""
+    message), so the scheduler shows it. With RETENTION_DAYS unset it erases nothing new: it
+    only finishes requests a stopped run had begun to erase, and exits 1."""
     days = current_app.config["RETENTION_DAYS"]
-    if days is None:
-        lifted = retention.lift_abandoned(db.session, now_utc())  # a stopped run's freezes, erasing nothing
-        if lifted:
-            click.echo(f"{lifted} request(s) frozen by a run that stopped are open to staff again.", err=True)
-        click.echo("voiceline: RETENTION_DAYS is not set, so nothing is erased. Set it to the number "
-                   "of days to keep a closed request (your retention policy says how many).", err=True)
-        sys.exit(1)
     result = retention.purge(db.session, now=now_utc(), days=days, dry_run=dry_run,
                              delete_recording=functools.partial(twilio_api.delete_recording, current_app))
-    if not dry_run:
+    if not dry_run and (days is not None or result.requests):
         audit.record(db.session, "retention_purge", actor="cli", detail={
             "days": days, "requests": result.requests, "calls": result.calls,
             "recordings": result.recordings, "kept": len(result.kept)})
         db.session.commit()
     done = "would be erased (dry run)" if dry_run else "erased"
-    click.echo(f"Closed or ended before {result.cutoff:%Y-%m-%d %H:%M} UTC (RETENTION_DAYS={days}): "
-               f"{result.requests} request(s), {result.calls} call(s) and {result.recordings} voice "
-               f"message(s) {done}.")
+    counts = (f"{result.requests} request(s), {result.calls} call(s) and {result.recordings} voice "
+              f"message(s) {done}")
     for reason in result.kept:
         click.echo(f"kept for the next run: {reason}", err=True)
+    if days is None:
+        if result.requests:
+            click.echo(f"Finished what a stopped run had begun: {counts}.")
+        click.echo(f"voiceline: RETENTION_DAYS is not set, so nothing {'else ' if result.requests else ''}is "
+                   "erased. Set it to the number of days to keep a closed request (your retention policy "
+                   "says how many).", err=True)
+        sys.exit(1)
+    click.echo(f"Closed or ended before {result.cutoff:%Y-%m-%d %H:%M} UTC (RETENTION_DAYS={days}): {counts}.")
     if result.kept:
         sys.exit(1)

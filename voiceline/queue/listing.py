@@ -173,8 +173,9 @@ def history(session: Session, request: CallbackRequest) -> History:
     # Crisis-line presses on its calls, and from its phone on calls whose caller ID the
     # retention schedule erased (a press keeps its number while this request is open).
     pressed = [SafetyEvent.call_sid.in_(call_sids)] if call_sids else []
-    if not request.erased:
-        pressed.append(SafetyEvent.caller == request.phone)
+    if not request.erased:  # from its phone, and from the phones its calls came from (as the queue flags)
+        callers = {request.phone} | {call.caller for call in calls if call.callback_id == request.id and call.caller}
+        pressed.append(SafetyEvent.caller.in_(callers))
     safety = session.scalars(
         sa.select(SafetyEvent).where(sa.or_(*pressed)).order_by(SafetyEvent.at.desc())
     ).all() if pressed else []

@@ -130,6 +130,7 @@ def _close_settled_statement() -> sa.Update:
     return (
         sa.update(Call)
         .where(Call.call_sid == sa.bindparam("sid", type_=Call.call_sid.type),
+               Call.erased_at.is_(None),  # an erased call: finish_call leaves it as it is
                sa.or_(Call.callback_id.is_not(None), Call.transfer_accepted_at.is_not(None),
                       *(Call.outcome == outcome for outcome in intake.SETTLED_OUTCOMES)))
         .values(
@@ -167,6 +168,8 @@ def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller
                 duration: int | None, prompts_version: str, main_menu: str, now: dt.datetime) -> None:
     """Twilio's status callback: may come late, twice, or before the last step's webhook."""
     call = intake.ensure_call(session, call_sid, caller, prompts_version)
+    if call.erased_at is not None:
+        return  # erased by the retention schedule: a very late retry brings nothing back
     if call.caller is None and caller:
         call.caller = caller
         call.caller_id_status = caller_id_status(raw_from, caller)
