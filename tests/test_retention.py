@@ -682,3 +682,52 @@ def test_the_crisis_flag_from_the_phone_a_request_was_made_from_survives_the_pur
     assert purge(app).exit_code == 0
     assert rows(app, SafetyEvent, call_sid=crisis.call_sid)[0].caller == "+16175550311"
     assert coordinator.page(f"/staff/callbacks/{open_id}").find("section", class_="callout-safety") is not None
+
+
+@pytest.mark.parametrize("closed_days_ago", [2, 29])
+def test_a_recently_closed_request_keeps_its_phones_crisis_warning(app, admin, twilio, closed_days_ago):
+    """Closed, but not yet due (and it can be reopened, or the person call again): the page
+    still warns that this phone used the crisis line, and keeps its older calls."""
+    crisis = Phone(app, from_number="+16175550321")
+    crisis.call()
+    crisis.press("1")
+    crisis.press("9")
+    crisis.hang_up()
+    backdate_call(app, crisis.call_sid, 60)
+    callback_id = add_request(app, phone="+16175550321")
+    close(app, callback_id, closed_days_ago)
+    assert purge(app).exit_code == 0
+    assert rows(app, SafetyEvent, call_sid=crisis.call_sid)[0].caller == "+16175550321"
+    assert rows(app, Call, call_sid=crisis.call_sid)[0].erased_at is None
+    admin.post(f"/staff/callbacks/{callback_id}/reopen")
+    assert admin.page(f"/staff/callbacks/{callback_id}").find("section", class_="callout-safety") is not None
+
+
+def test_a_press_kept_for_a_newer_request_stays_while_that_one_is_closed_but_not_due(app, twilio):
+    phone, _ = request_with_message(app, days_ago=40, from_number="+16175550331")
+    with app.app_context():
+        db.session.add(SafetyEvent(call_sid=phone.call_sid, step=99, at=ago(days=40), node="callback",
+                                   language="en", caller="+16175550331", dialed="988"))
+        db.session.commit()
+    newer = add_request(app, phone="+16175550331")
+    assert purge(app).exit_code == 0
+    close(app, newer, 1)  # closed yesterday: kept for another 29 days
+    assert purge(app).exit_code == 0
+    assert rows(app, SafetyEvent, call_sid=phone.call_sid)[0].caller == "+16175550331"
+
+
+def test_a_stopped_runs_freeze_stays_frozen_when_twilio_refuses_so_the_next_run_finishes_it(app):
+    phone, callback_id = request_with_message(app, days_ago=40)
+    stopped_run_froze(app, callback_id)
+    FakeTwilioDeletes(app, status=503)
+    result = purge(app)
+    assert result.exit_code == 1 and f"kept for the next run: request #{callback_id}" in result.output
+    [item] = rows(app, CallbackRequest, id=callback_id)
+    assert item.being_erased  # not given back: its erase has begun
+    FakeTwilioDeletes(app)
+    with app.app_context():  # an hour on, that freeze is taken over again
+        db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == callback_id)
+                           .values(erased_at=ago(hours=2)))
+        db.session.commit()
+    assert purge(app).exit_code == 0
+    assert rows(app, CallbackRequest, id=callback_id)[0].erased

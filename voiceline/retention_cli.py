@@ -40,7 +40,7 @@ def purge(dry_run: bool) -> None:
         click.echo(f"kept for the next run: {reason}", err=True)
     if days is None:
         if result.requests:
-            click.echo(f"Finished what a stopped run had begun: {counts}.")
+            click.echo(f"Begun by a run that stopped: {counts}.")
         click.echo(f"voiceline: RETENTION_DAYS is not set, so nothing {'else ' if result.requests else ''}is "
                    "erased. Set it to the number of days to keep a closed request (your retention policy "
                    "says how many).", err=True)
