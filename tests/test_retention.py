@@ -91,6 +91,26 @@ def backdate_call(app, call_sid: str, days: int) -> None:
         db.session.commit()
 
 
+def old_crisis_call(app, from_number: str, days_ago: int = 60) -> Phone:
+    """A call that pressed the crisis key (English) and left no request, ended `days_ago`."""
+    crisis = Phone(app, from_number=from_number)
+    crisis.call()
+    crisis.press("1")
+    crisis.press("9")
+    crisis.hang_up()
+    backdate_call(app, crisis.call_sid, days_ago)
+    return crisis
+
+
+def crisis_press_on(app, call_sid: str, caller: str) -> None:
+    """A crisis-line press 40 days ago on that call (after the request was stored: at the
+    offer that follows a message-less recording)."""
+    with app.app_context():
+        db.session.add(SafetyEvent(call_sid=call_sid, step=99, at=ago(days=40), node="callback",
+                                   language="en", caller=caller, dialed="988", dial_status="completed"))
+        db.session.commit()
+
+
 def close(app, callback_id: int, days_ago: int) -> None:
     """Closed `days_ago` by a coordinator who wrote a note and logged an attempt with a note."""
     staff = add_staff(app, f"closer-{uuid.uuid4().hex[:8]}@clinic.example", "Closer")
@@ -426,12 +446,7 @@ def test_each_erased_request_is_in_the_audit_log(app, twilio):
 
 def test_old_calls_from_a_phone_with_an_open_request_are_kept_while_it_is_open(app, twilio):
     """Its page lists them, and a crisis-line press among them is what staff must see first."""
-    crisis = Phone(app, from_number="+16175550231")
-    crisis.call()
-    crisis.press("1")
-    crisis.press("9")
-    crisis.hang_up()
-    backdate_call(app, crisis.call_sid, 60)
+    crisis = old_crisis_call(app, "+16175550231")
     callback_id = add_request(app, phone="+16175550231")
     assert purge(app).exit_code == 0
     assert rows(app, SafetyEvent, call_sid=crisis.call_sid)[0].caller == "+16175550231"
@@ -482,12 +497,7 @@ def test_a_second_run_meanwhile_leaves_the_first_runs_request_alone(app):
 
 def test_a_lone_call_whose_phone_asks_for_a_call_while_the_run_goes_on_is_kept(app):
     first, _ = request_with_message(app, days_ago=40, from_number="+16175550241")
-    crisis = Phone(app, from_number="+16175550242")
-    crisis.call()
-    crisis.press("1")
-    crisis.press("9")
-    crisis.hang_up()
-    backdate_call(app, crisis.call_sid, 60)
+    crisis = old_crisis_call(app, "+16175550242")
 
     def they_call_again(sid):  # while the earlier request's message is deleted
         if sid == first.recording_sid:
@@ -576,10 +586,7 @@ def test_a_crisis_press_keeps_its_number_while_that_phone_has_an_open_request(ap
     """An old request is erased, but the crisis-line press on its call still warns whoever
     calls that phone back about its newer request; when that one is done, the number goes."""
     phone, old_id = request_with_message(app, days_ago=40, from_number="+16175550271")
-    with app.app_context():
-        db.session.add(SafetyEvent(call_sid=phone.call_sid, step=99, at=ago(days=40), node="callback",
-                                   language="en", caller="+16175550271", dialed="988"))
-        db.session.commit()
+    crisis_press_on(app, phone.call_sid, "+16175550271")
     newer = add_request(app, phone="+16175550271")
     assert purge(app).exit_code == 0
     assert rows(app, CallbackRequest, id=old_id)[0].phone == ""
@@ -612,10 +619,7 @@ def test_a_lone_calls_message_is_kept_if_its_phone_asks_for_a_call_while_the_run
 
 def test_an_open_requests_page_keeps_the_crisis_warning_from_an_erased_requests_call(app, coordinator, twilio):
     phone, _ = request_with_message(app, days_ago=40, from_number="+16175550291")
-    with app.app_context():
-        db.session.add(SafetyEvent(call_sid=phone.call_sid, step=99, at=ago(days=40), node="callback",
-                                   language="en", caller="+16175550291", dialed="988", dial_status="completed"))
-        db.session.commit()
+    crisis_press_on(app, phone.call_sid, "+16175550291")
     newer = add_request(app, phone="+16175550291")
     assert coordinator.page(f"/staff/callbacks/{newer}").find("section", class_="callout-safety") is not None
     assert purge(app).exit_code == 0
@@ -669,12 +673,7 @@ def test_a_very_late_status_callback_brings_nothing_back_to_an_erased_call(app, 
 def test_the_crisis_flag_from_the_phone_a_request_was_made_from_survives_the_purge(app, coordinator, twilio):
     """Someone calls from 0311, presses 9; later calls again from 0311 and keys in 0312: that
     open request is flagged (and warns) because of 0311's press, which must keep its number."""
-    crisis = Phone(app, from_number="+16175550311")
-    crisis.call()
-    crisis.press("1")
-    crisis.press("9")
-    crisis.hang_up()
-    backdate_call(app, crisis.call_sid, 60)
+    crisis = old_crisis_call(app, "+16175550311")
     candidacy_call(app, from_number="+16175550311", other_number="6175550312")
     [open_id] = [r.id for r in rows(app, CallbackRequest) if r.phone == "+16175550312"]
     doc = coordinator.page(f"/staff/callbacks/{open_id}")
@@ -688,12 +687,7 @@ def test_the_crisis_flag_from_the_phone_a_request_was_made_from_survives_the_pur
 def test_a_recently_closed_request_keeps_its_phones_crisis_warning(app, admin, twilio, closed_days_ago):
     """Closed, but not yet due (and it can be reopened, or the person call again): the page
     still warns that this phone used the crisis line, and keeps its older calls."""
-    crisis = Phone(app, from_number="+16175550321")
-    crisis.call()
-    crisis.press("1")
-    crisis.press("9")
-    crisis.hang_up()
-    backdate_call(app, crisis.call_sid, 60)
+    crisis = old_crisis_call(app, "+16175550321")
     callback_id = add_request(app, phone="+16175550321")
     close(app, callback_id, closed_days_ago)
     assert purge(app).exit_code == 0
@@ -705,10 +699,7 @@ def test_a_recently_closed_request_keeps_its_phones_crisis_warning(app, admin, t
 
 def test_a_press_kept_for_a_newer_request_stays_while_that_one_is_closed_but_not_due(app, twilio):
     phone, _ = request_with_message(app, days_ago=40, from_number="+16175550331")
-    with app.app_context():
-        db.session.add(SafetyEvent(call_sid=phone.call_sid, step=99, at=ago(days=40), node="callback",
-                                   language="en", caller="+16175550331", dialed="988"))
-        db.session.commit()
+    crisis_press_on(app, phone.call_sid, "+16175550331")
     newer = add_request(app, phone="+16175550331")
     assert purge(app).exit_code == 0
     close(app, newer, 1)  # closed yesterday: kept for another 29 days
