@@ -68,8 +68,7 @@ def _retention_days(source: Mapping[str, Any]) -> int | None:
     raw = str(source.get("RETENTION_DAYS") or "").strip()
     if raw.lower() in ("", "off"):
         return None
-    low, high = RETENTION_DAYS_RANGE
-    return _int({"RETENTION_DAYS": raw}, "RETENTION_DAYS", low, high)
+    return _int(source, "RETENTION_DAYS", *RETENTION_DAYS_RANGE)
 
 
 def _int(source: Mapping[str, Any], name: str, low: int, high: int) -> int:

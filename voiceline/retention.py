@@ -91,10 +91,6 @@ class Purge:
         self.recordings += len(unit.recording_sids)
 
 
-def cutoff(now: dt.datetime, days: int) -> dt.datetime:
-    return now - dt.timedelta(days=days)
-
-
 def _due_request(before: dt.datetime):
     """SQL: a request whose retention has run out and that still holds a number."""
     return sa.and_(CallbackRequest.status != OPEN, CallbackRequest.closed_at < before,
@@ -199,7 +195,7 @@ def purge(session: Session, *, now: dt.datetime, days: int | None, delete_record
     None, only finish what stopped runs froze. `now` sets the cutoff; each freeze is marked
     with `clock()` read as it is made, so however long the run, its freeze of the request in
     hand is seconds old."""
-    result = Purge(cutoff(now, days) if days is not None else None)
+    result = Purge(now - dt.timedelta(days=days) if days is not None else None)
     requests = due_requests(session, result.cutoff, now)
     calls = due_calls(session, result.cutoff) if result.cutoff is not None else []
     session.rollback()
@@ -267,8 +263,7 @@ def _erase_request(session: Session, request_id: int, frozen_at: dt.datetime | N
     session.execute(sa.update(CallbackAttempt).where(CallbackAttempt.callback_id == request_id)
                     .values(note=None).execution_options(synchronize_session=False))
     _erase_calls(session, list(unit.call_sids), now, result.cutoff)
-    if unit.recording_sids:
-        session.execute(sa.delete(Recording).where(Recording.recording_sid.in_(unit.recording_sids)))
+    _forget_deleted(session, deleted, None)  # every message: its own recording_sid is cleared above
     audit.record(session, "retention_erase", actor="cli", callback_id=request_id,
                  detail={"calls": len(unit.call_sids), "recordings": len(unit.recording_sids)})
     session.commit()
@@ -314,10 +309,14 @@ def _erase_lone_calls(session: Session, call_sids: Sequence[str], now: dt.dateti
         .where(Call.call_sid.in_(call_sids), *_lone(before))
         .values(caller=None, erased_at=now).returning(Call.call_sid)
         .execution_options(synchronize_session=False)))
-    written = set(session.scalars(sa.select(Call.call_sid).where(Call.call_sid.in_(call_sids))))
-    made_requests = set(session.scalars(sa.select(CallbackRequest.call_sid)
-                                        .where(CallbackRequest.call_sid.in_(call_sids))))
-    erased = still_lone + [sid for sid in call_sids if sid not in written and sid not in made_requests]
+    rest = [sid for sid in call_sids if sid not in set(still_lone)]
+    orphans = []
+    if rest:  # steps of calls never written (not those of calls kept since they were listed)
+        written = set(session.scalars(sa.select(Call.call_sid).where(Call.call_sid.in_(rest))))
+        made_requests = set(session.scalars(sa.select(CallbackRequest.call_sid)
+                                            .where(CallbackRequest.call_sid.in_(rest))))
+        orphans = [sid for sid in rest if sid not in written and sid not in made_requests]
+    erased = still_lone + orphans
     if erased:
         _erase_steps(session, erased, before)
     return erased

@@ -27,6 +27,11 @@ class RecordingUnavailable(Exception):
     pass
 
 
+def _unreachable(exc: Exception) -> RecordingUnavailable:
+    """A network or client error, named by its type only (its text may carry the URL)."""
+    return RecordingUnavailable(f"Twilio could not be reached ({type(exc).__name__}).")
+
+
 def client(app: Flask) -> Client:
     from twilio.rest import Client
 
@@ -52,7 +57,7 @@ def recording_audio(app: Flask, recording_sid: str) -> bytes:
     try:
         response = api.request("GET", url)
     except (TwilioException, OSError) as exc:
-        raise RecordingUnavailable(f"Twilio could not be reached ({type(exc).__name__}).") from None
+        raise _unreachable(exc) from None
     if response.status_code != 200:
         raise RecordingUnavailable(f"Twilio answered {response.status_code} for this recording.")
     content = response.content
@@ -69,11 +74,10 @@ def delete_recording(app: Flask, recording_sid: str) -> None:
 
     try:
         client(app).recordings(recording_sid).delete()
-    except TwilioException as exc:
+    except (TwilioException, OSError) as exc:
         status = getattr(exc, "status", None)
         if status == 404:
             return
-        raise RecordingUnavailable(f"Twilio answered {status} when asked to delete {recording_sid}."
-                                   if status else f"Twilio could not be reached ({type(exc).__name__}).") from None
-    except OSError as exc:
-        raise RecordingUnavailable(f"Twilio could not be reached ({type(exc).__name__}).") from None
+        if status:
+            raise RecordingUnavailable(f"Twilio answered {status} when asked to delete {recording_sid}.") from None
+        raise _unreachable(exc) from None
