@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 PATIENT_SERVICES = "+18885668774"
 HOURS_EN = "Our hours are Monday through Friday, 8 AM to 6 PM, Eastern time."
 HOURS_ES = "Atendemos llamadas de lunes a viernes"
-CONFIRMATION = "will call you at the number ending in"
+CONFIRMATION = "call you back at the number ending in"
 TWILIO_GIVES_UP = 15.0
 BOUND = 10.0  # each fallback answer must come back well inside Twilio's 15 s
 

@@ -66,7 +66,7 @@ CALL_THREADS = 16
 COORDINATORS = 3
 SEED = 20261127
 
-CONFIRMED = re.compile(r"(?:will call you at the number ending in|le llamará al número que termina en) "
+CONFIRMED = re.compile(r"(?:call you back at the number ending in|devolverle la llamada al número que termina en) "
                        r"(\d) (\d) (\d) (\d)")
 AREAS = ("617", "212", "415", "312", "646", "718", "202", "305")
 WITHHELD = ("anonymous", "restricted", "", "unknown", "+266696687")

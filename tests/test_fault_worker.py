@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 CALLER = "+16175550123"
-CONFIRMATION = "will call you at the number ending in 0 1 2 3"
+CONFIRMATION = "call you back at the number ending in 0 1 2 3"
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -16,14 +16,17 @@ from collections import deque
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 
 from tests.conftest import base_config
 from voiceline import create_app
 from voiceline.cli import cli
+from voiceline.extensions import db
 from voiceline.flow.model import LANGUAGES
 from voiceline.flow.prompts import FlowError, Problem, load_flow
+from voiceline.models import CallEvent
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS = REPO / "prompts"
@@ -297,18 +300,26 @@ def test_the_skip_key_is_read_from_the_flow(tmp_path, make_app):
     from tests.phone import Phone
 
     prompts = copy_prompts(tmp_path)
-    replace_text(prompts, "flow.yaml", 'skip_key: "1"', 'skip_key: "0"')
+    replace_text(prompts, "flow.yaml", 'skip_key: "1"', 'skip_key: "3"')
     phone = Phone(make_app(PROMPTS_DIR=str(prompts)))
     phone.call()
     phone.press_through("1", "2", "1", "1")  # English, insurance, uses insurance, commercial
-    assert "To skip this question, press 0." in phone.text()
+    assert "To skip this question, press 3." in phone.text()
     spanish = Phone(phone.app)
     spanish.call()
     spanish.press_through("2", "2", "1", "1")
-    assert "Para omitir esta pregunta, oprima 0." in spanish.text()
-    phone.press("5")  # not a choice: the question is asked again, its key still filled in
-    assert phone.spoken()[0] == "Sorry, that's not one of the choices."
-    assert "To skip this question, press 0." in phone.text()
+    assert "Para omitir esta pregunta, oprima 3." in spanish.text()
+    phone.press("5")  # not the skip key: the question is asked again, its key still filled in
+    assert phone.spoken()[0] == "Sorry, I didn't catch that."
+    assert "To skip this question, press 3." in phone.text()
+    # ...and the line still listens for the spoken answer it asks for.
+    gather = phone.gather()
+    assert gather.get("input") == "dtmf speech" and "Aetna" in gather.get("hints")
+    phone.say("Cigna")
+    with phone.app.app_context():
+        carriers = db.session.scalars(sa.select(CallEvent.value).where(
+            CallEvent.call_sid == phone.call_sid, CallEvent.field == "carrier")).all()
+    assert carriers == ["Cigna"]
 
 
 def test_skip_key_only_in_a_text_no_other_node_speaks(tmp_path):
@@ -721,3 +732,22 @@ def test_option_template_says_press_key(flow, code, verb):
     assert f"{verb} {{key}}" in template
     assert "{label}" in template
     assert flow.text(code, "system.option", label="X", key="3").endswith(f"{verb} 3.")
+
+
+def test_the_operator_key_cannot_be_an_option_or_the_crisis_key(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "flow.yaml", '"6": {label: main_menu.repeat, next: main_menu}',
+                 '"0": {label: main_menu.repeat, next: main_menu}')
+    only(problems_in(prompts), "flow.yaml", "main_menu", "option 0 is the operator key")
+    prompts = copy_prompts(tmp_path / "again")
+    replace_text(prompts, "flow.yaml", 'operator_key: "0"', 'operator_key: "9"')
+    only(problems_in(prompts), "flow.yaml", None, "operator_key must be a single digit other than the crisis key")
+
+
+def test_a_closed_text_must_exist_in_both_languages(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "flow.yaml", "closed_text: existing_patient.closed", "closed_text: existing_patient.gone")
+    problems = problems_in(prompts)
+    assert {(p.file.rsplit("/", 1)[-1], p.node) for p in problems} >= {("en.yaml", "existing_patient_transfer"),
+                                                                        ("es.yaml", "existing_patient_transfer")}
+    assert all("'existing_patient.gone' is missing" in p.message for p in problems)

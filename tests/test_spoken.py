@@ -184,10 +184,10 @@ def test_holiday_sentence_only_on_a_local_holiday_that_has_hours(flow, now, holi
         (local(2026, 11, 23, 9), "morning", "today, in the morning", "hoy, por la mañana"),
         (local(2026, 11, 23, 13), "morning", "tomorrow, in the morning", "mañana, por la mañana"),
         (local(2026, 11, 23, 13), "afternoon", "today, in the afternoon", "hoy, por la tarde"),
-        (local(2026, 11, 23, 9), "any", "today, at a time that suits our team",
-         "hoy, a la hora que nuestro equipo pueda"),
+        (local(2026, 11, 23, 9), "any", "today, at any time during our hours",
+         "hoy, a cualquier hora de nuestro horario"),
         (local(2026, 11, 20, 19), "afternoon", "on Monday, in the afternoon", "el lunes, por la tarde"),
-        (local(2026, 11, 21, 10), "evening", "on Monday, in the evening", "el lunes, por la noche"),
+        (local(2026, 11, 21, 10), "evening", "on Monday, in the evening", "el lunes, al final de la tarde"),
         (local(2026, 11, 25, 19), "morning", "on Friday, in the morning", "el viernes, por la mañana"),
         # 23:00 Sunday in New York is Monday in UTC: Monday is still "tomorrow" for the caller.
         (local(2026, 11, 22, 23), "morning", "tomorrow, in the morning", "mañana, por la mañana"),
@@ -202,10 +202,10 @@ def test_expected_call(flow, now, window, en, es):
 @pytest.mark.parametrize(
     ("now", "en", "es"),
     [
-        (local(2026, 11, 27, 12, 59), "today, at a time that suits our team",
-         "hoy, a la hora que nuestro equipo pueda"),
-        (local(2026, 11, 24, 17, 58), "tomorrow, at a time that suits our team",
-         "mañana, a la hora que nuestro equipo pueda"),
+        (local(2026, 11, 27, 12, 59), "today, at any time during our hours",
+         "hoy, a cualquier hora de nuestro horario"),
+        (local(2026, 11, 24, 17, 58), "tomorrow, at any time during our hours",
+         "mañana, a cualquier hora de nuestro horario"),
     ],
 )
 def test_expected_call_never_promises_a_window_the_clinic_is_never_open(flow, now, en, es):

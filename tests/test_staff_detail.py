@@ -88,7 +88,7 @@ def test_every_answer_with_its_question_and_the_full_number(app, coordinator):
         "Have you been diagnosed with depression or another mood disorder?": "No",
         "Have you tried two or more antidepressants without enough relief?": "Yes",
         "Are you under the care of a doctor or therapist right now?": "Yes",
-        "Is any of these true for you? You have had psychosis, such as hearing or seeing things that "
+        "Are any of these true for you? You have had psychosis, such as hearing or seeing things that "
         "others don't. Your blood pressure is high and not under control. Or you are pregnant.": "No",
     }
     facts = dl(doc, "facts")

@@ -39,7 +39,7 @@ def test_whole_capture_is_stored_and_read_back(closed_app, lang_key, lang):
     text = phone.text()
     assert phone.verbs()[-1] == "Hangup"
     if lang == "en":
-        assert "call you at the number ending in 0 1 2 3, on Monday, in the afternoon." in text
+        assert "We expect to call you back at the number ending in 0 1 2 3, on Monday, in the afternoon." in text
         assert "we may say our clinic's name" in text
     else:
         assert "número que termina en 0 1 2 3, el lunes, por la tarde." in text
@@ -144,12 +144,29 @@ def test_the_number_check_in_spanish_repeats_the_number_too(closed_app):
     assert phone.languages() == {"es-US"}
 
 
-def test_a_keyed_in_number_and_a_yes_to_voicemail_read_back_in_spanish(closed_app):
-    phone = to_capture(closed_app, from_number="+12125550111", lang_key="2")
+@pytest.mark.parametrize("lang_key, why", [
+    ("1", "Because that is not the phone you are calling from, we won't say our clinic's name if we reach "
+          "voicemail."),
+    ("2", "Como ese no es el teléfono desde el que llama, si nos contesta el buzón de voz no diremos el nombre "
+          "de la clínica."),
+])
+def test_a_yes_to_voicemail_for_a_keyed_in_number_is_read_back_as_no_with_the_reason(closed_app, lang_key, why):
+    """Consent to name the clinic counts only from the phone itself (a "no" from anyone still
+    withdraws it, so the question is asked): the caller who said yes hears why it is no."""
+    phone = to_capture(closed_app, from_number="+12125550111", lang_key=lang_key)
     phone.press_through("2", "6175550188", "1", "4", "1", "2")  # another number; any time; yes; no message
-    assert "no diremos el nombre de la clínica" in phone.text()
+    assert why in phone.spoken()
+    assert not any(s.startswith(("If we reach your voicemail", "Si nos contesta su buzón")) for s in phone.spoken())
     [request] = stored_requests(closed_app)
-    assert (request.phone, request.voicemail_ok, request.language) == ("+16175550188", False, "es")
+    assert (request.phone, request.voicemail_ok) == ("+16175550188", False)
+
+
+def test_a_caller_who_keys_in_their_own_number_may_consent(closed_app):
+    phone = to_capture(closed_app, from_number="+12125550111")
+    phone.press_through("2", "2125550111", "1", "4", "1", "2")  # "another" number: the same phone; yes
+    assert "If we reach your voicemail, we may say our clinic's name." in phone.spoken()
+    [request] = stored_requests(closed_app)
+    assert (request.phone, request.voicemail_ok) == ("+12125550111", True)
 
 
 def test_three_bad_numbers_end_with_clear_instructions_and_nothing_stored(closed_app):
@@ -196,7 +213,7 @@ def test_voice_message_is_recorded_with_a_status_callback(closed_app):
     sid = "RE" + "a" * 32
     url = f"https://api.twilio.com/2010-04-01/Accounts/AC{'1' * 32}/Recordings/{sid}"
     phone.post(record.get("action"), RecordingSid=sid, RecordingUrl=url, RecordingDuration="14", Digits="#")
-    assert phone.spoken()[0] == "Thank you. We recorded your message."
+    assert phone.spoken()[0] == "We recorded your message."
     status = twilio_post(phone.client, record.get("recordingStatusCallback"), {
         "CallSid": phone.call_sid, "RecordingSid": sid, "RecordingUrl": url, "RecordingDuration": "14",
         "RecordingStatus": "completed"})
@@ -275,7 +292,7 @@ def test_silence_instead_of_a_message_still_stores_the_request(closed_app):
     spoken = phone.spoken()
     assert spoken[0] == ("We didn't hear a message, and that's all right. If you are in crisis, press 9 now. "
                          "Otherwise, please hold.")
-    assert spoken[1].startswith("Thank you. A patient services coordinator will call you")
+    assert spoken[1].startswith("Thank you. We expect to call you back")
     phone.hang_up()
     [request] = stored_requests(closed_app)  # a caller who hangs up during the offer has still asked
     assert not request.missed and request.requested_by_caller
@@ -310,7 +327,7 @@ def test_another_key_after_an_empty_recording_goes_on_to_the_confirmation(closed
     phone.press_through("1", "1", "1", "1")
     phone.silence()
     phone.press("#")
-    assert phone.spoken()[0].startswith("Thank you. A patient services coordinator will call you")
+    assert phone.spoken()[0].startswith("Thank you. We expect to call you back")
     assert phone.verbs()[-1] == "Hangup"
     [request] = stored_requests(closed_app)  # the same request, found again
     assert request.recording_sid is None

@@ -6,7 +6,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from tests.phone import query
+from tests.phone import parse, query, twilio_post
 from voiceline.extensions import db
 from voiceline.models import Call, CallbackRequest, CallEvent
 
@@ -123,10 +123,10 @@ def test_insurance_plan_and_spoken_carrier(app, phone, lang):
     phone.say("Blue Cross Blue Shield")
     text = phone.text()
     if lang == "en":
-        assert "Insurance usually does not pay for I V ketamine" in text and "only if they approve it first" in text
+        assert "Insurance usually does not pay for I V ketamine" in text and "many of them must approve it first" in text
         assert "We can't tell you today what your plan will pay." in text and "check your coverage" in text
     else:
-        assert "el seguro no paga la ketamina intravenosa" in text and "solo si lo aprueban antes" in text
+        assert "el seguro no paga la ketamina intravenosa" in text and "muchos tienen que aprobarlo antes" in text
         assert "Hoy no podemos decirle cuánto pagará su plan." in text and "revisará su cobertura" in text
     assert phone.doc.find("Dial") is not None
     assert answers(app, phone.call_sid) == {"coverage": "insurance", "plan_type": "medicare",
@@ -169,11 +169,11 @@ def test_what_to_expect_facts_and_menu(phone, lang):
     phone.press("3")
     text = phone.text()
     if lang == "en":
-        for fact in ("45 minutes", "reclining chair", "drive you home", "alcohol", "sedatives",
+        for fact in ("45 minutes", "watches over you", "drive you home", "alcohol", "sedatives",
                      "esketamine", "not FDA-approved for depression"):
             assert fact in text
     else:
-        for fact in ("45 minutos", "sillón reclinable", "llevarle a casa", "alcohol", "tranquilizantes",
+        for fact in ("45 minutos", "le cuida", "llevarle a casa", "alcohol", "tranquilizantes",
                      "esketamina", "no está aprobada por la FDA para la depresión"):
             assert fact in text
     assert sorted(options_announced(phone, lang)) == ["1", "2", "3"]
@@ -279,6 +279,13 @@ def test_crisis_before_a_language_is_chosen_is_spoken_in_both(phone):
     assert "lang=" not in phone.doc.find("Dial").get("action")
     phone.dial_result("failed")
     phone.dial_result("failed")
+    # Neither crisis number answered and patient services is open: a coordinator, in both.
+    assert phone.verbs() == ["Say", "Say", "Dial"]
+    assert phone.languages() == {"en-US", "es-US"}
+    assert "No pudimos comunicarnos con la Línea de crisis" in phone.text()
+    whisper = query(phone.doc.find("Dial/Number").get("url"))
+    assert whisper["reason"] == "crisis" and "lang" not in whisper
+    phone.dial_result("completed")  # the coordinator did not take it (no DialBridged)
     assert phone.verbs() == ["Say", "Say", "Hangup"]
     assert phone.languages() == {"en-US", "es-US"}
     assert "marque 9 8 8 ahora" in phone.text()
@@ -308,13 +315,62 @@ def test_crisis_dial_outcomes(app, phone):
     second.dial_result("failed")  # some routes cannot dial 988: try the 800 number once
     assert second.doc.find("Dial/Number").text == "+18002738255"
     second.dial_result("failed")
+    # Open: rather than a number to dial, a coordinator, told why by the whisper.
+    assert second.verbs() == ["Say", "Dial"]
+    assert second.spoken() == ["We could not reach the crisis line. Please stay on the line while I connect you with "
+                               "our patient services team. If you are in danger, hang up and dial 9 1 1."]
+    dial = second.doc.find("Dial")
+    assert dial.find("Number").text == app.config["PATIENT_SERVICES_NUMBER"]
+    assert query(dial.get("action"))["attempt"] == "3"
+    whisper = second.accept_whisper()  # the coordinator hears why, and presses 1
+    assert list(whisper) == []
+    second.dial_result("completed", DialBridged="true")
     assert second.verbs() == ["Say", "Hangup"]
-    assert "dial 9 8 8 now" in second.text()
+    assert "call or text 9 8 8" in second.text()
+
+    third = type(phone)(app)
+    third.call()
+    third.press_through("1")
+    third.press("9")
+    third.dial_result("failed")
+    third.dial_result("no-answer")
+    third.dial_result("no-answer")  # patient services did not answer either
+    assert third.verbs() == ["Say", "Hangup"]
+    assert "dial 9 8 8 now" in third.text()
     from voiceline.models import SafetyEvent
 
     with app.app_context():
         statuses = dict(db.session.execute(sa.select(SafetyEvent.call_sid, SafetyEvent.dial_status)).all())
-    assert statuses == {phone.call_sid: "completed", second.call_sid: "failed"}
+    # The safety event keeps the crisis line's own result, not patient services'.
+    assert statuses == {phone.call_sid: "completed", second.call_sid: "failed", third.call_sid: "no-answer"}
+
+
+def test_the_whisper_tells_the_coordinator_the_crisis_line_did_not_answer(app, phone):
+    phone.call()
+    phone.press_through("2")  # Spanish
+    phone.press("9")
+    phone.dial_result("failed")
+    phone.dial_result("failed")
+    number = phone.doc.find("Dial/Number")
+    whisper = parse(twilio_post(phone.client, number.get("url"), {
+        "CallSid": "CA" + "f" * 32, "ParentCallSid": phone.call_sid, "CallStatus": "in-progress"}))
+    said = whisper.find("Gather/Say").text
+    assert "a caller in crisis. They pressed the crisis key and the crisis line did not answer" in said
+    assert "Spanish" in said
+
+
+def test_a_crisis_line_that_does_not_answer_while_closed_leaves_clear_instructions(closed_app):
+    from tests.phone import Phone
+
+    phone = Phone(closed_app)
+    phone.call()
+    phone.press_through("1")
+    phone.press("9")
+    phone.dial_result("failed")
+    phone.dial_result("failed")
+    assert phone.verbs() == ["Say", "Hangup"]
+    assert phone.spoken() == ["We could not connect your call. Please hang up and dial 9 8 8 now. In an emergency, "
+                              "dial 9 1 1. Goodbye."]
 
 
 def test_unknown_node_in_url_goes_back_to_the_main_menu(phone):
@@ -376,3 +432,68 @@ def test_an_unsigned_request_to_a_voice_url_no_route_serves_is_refused(app):
     response = twilio_post(app.test_client(), "/voice/nope", {"CallSid": "CA" + "1" * 32}, signature="forged")
     assert response.status_code == 403
     assert len(events(app, "CA" + "1" * 32)) == before == 0
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_zero_goes_to_patient_services_from_a_menu_or_question(app, phone, lang):
+    """Callers press 0 for a person: not announced, understood at every menu and yes/no question."""
+    phone.call()
+    phone.press_through(LANG_KEY[lang], "1")  # new patient: the first prescreen question
+    assert "0" not in options_announced(phone, lang)
+    phone.press("0")
+    dial = phone.doc.find("Dial")
+    assert dial is not None and dial.find("Number").text == app.config["PATIENT_SERVICES_NUMBER"]
+    assert phone.languages() == {TAG[lang]}
+    assert not any(s.startswith(("Sorry", "Disculpe")) for s in phone.spoken())
+    whisper = query(dial.find("Number").get("url"))
+    assert (whisper["reason"], whisper["lang"]) == ("candidacy", lang)
+    assert events(app, phone.call_sid)[-1].choice == "operator"
+
+
+def test_zero_at_the_greeting_goes_to_patient_services_without_a_language(phone):
+    phone.call()
+    phone.press("0")
+    whisper = query(phone.doc.find("Dial/Number").get("url"))
+    assert "lang" not in whisper  # the coordinator hears that no language was chosen
+
+
+def test_zero_while_closed_gives_the_hours_and_takes_a_callback_request(closed_app):
+    from tests.phone import Phone
+
+    phone = Phone(closed_app)
+    phone.call()
+    phone.press_through("1", "2")  # insurance: will you use insurance?
+    phone.press("0")
+    assert phone.spoken()[0].startswith("Patient services is closed right now. Our hours are")
+    assert query(phone.gather().get("action"))["phase"] == "caller_id"
+    assert query(phone.gather().get("action"))["reason"] == "insurance"
+
+
+def test_zero_is_a_wrong_key_where_the_line_takes_a_phone_number(closed_app):
+    from tests.phone import Phone
+
+    phone = Phone(closed_app, from_number="anonymous")
+    phone.call()
+    phone.press_through("1", "5", "0")  # patient services (closed) -> callback; "0" as a number
+    assert phone.spoken()[0] == "Sorry, that doesn't look like a U.S. phone number."
+
+
+@pytest.mark.parametrize("lang,says", [
+    ("en", "If you are having a problem after a treatment that can't wait, hang up and dial 9 1 1, or go to "
+           "the nearest emergency room."),
+    ("es", "Si tiene un problema después de un tratamiento y no puede esperar, cuelgue y marque 9 1 1, o vaya a "
+           "la sala de emergencias más cercana."),
+])
+def test_an_existing_patient_calling_while_closed_hears_what_to_do_if_it_cannot_wait(closed_app, lang, says):
+    from tests.phone import Phone
+
+    phone = Phone(closed_app)
+    phone.call()
+    phone.press_through(LANG_KEY[lang], "4")
+    spoken = phone.spoken()
+    assert spoken[0].startswith(("Patient services is closed right now.", "Atención al paciente está cerrada"))
+    assert spoken[1] == says
+    other = Phone(closed_app)
+    other.call()
+    other.press_through(LANG_KEY[lang], "5")  # anyone else: no such sentence
+    assert says not in other.spoken()

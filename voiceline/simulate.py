@@ -200,5 +200,8 @@ class SimulatedCall:
             if gather is not None:
                 self.post(gather.get("action"), {**child, "Digits": "1"})
         duration = str(outcome.duration) if outcome.status == "completed" else "0"
+        # As Twilio: connected when answered, and, behind a whisper, only once the coordinator pressed 1.
+        bridged = outcome.status == "completed" and (whisper_doc is None or outcome.accept)
         return self.post(verb.get("action"), {**self._common(), "DialCallStatus": outcome.status,
-                                              "DialCallDuration": duration, "DialCallSid": child["CallSid"]})
+                                              "DialCallDuration": duration, "DialCallSid": child["CallSid"],
+                                              "DialBridged": "true" if bridged else "false"})

@@ -194,8 +194,14 @@ class CallbackCapture:
         when = spoken.expected_call(self.engine.flow, lang, ctx.hours, ctx.now, summary.window)
         says.append(self.engine.read_back(lang, "callback.confirmation", last4=spoken_digits(last_four(summary.phone)),
                                    when=when))
-        if summary.voicemail_ok is not None:
-            says.append(self.engine.say(lang, "callback.voicemail_yes" if summary.voicemail_ok else "callback.voicemail_no"))
+        if summary.voicemail_ok:
+            says.append(self.engine.say(lang, "callback.voicemail_yes"))
+        elif summary.phone != ctx.caller_phone:
+            # Consent counts only from the phone itself (queue/intake.py): a "yes" from another
+            # phone is kept as "no", and the caller who gave it hears why, not a bare "we won't".
+            says.append(self.engine.say(lang, "callback.voicemail_other_phone"))
+        elif summary.voicemail_ok is not None:
+            says.append(self.engine.say(lang, "callback.voicemail_no"))
         says.append(self.engine.say(lang, "callback.goodbye"))
         return Step([*says, Hangup()], choice=choice, answers=answers, presented=f"{node.id}.done",
                     outcome="callback_requested")

@@ -31,6 +31,7 @@ def check_graph(flow_file: str, top: dict, nodes: dict[str, Node], problems: lis
         problems.append(Problem(flow_file, node, message))
 
     crisis_key = top["crisis_key"]
+    operator_key = top.get("operator_key")
     missing = False  # a name that is not a node: the walks below cannot run
     for node in nodes.values():
         for target in node.edges():
@@ -40,10 +41,14 @@ def check_graph(flow_file: str, top: dict, nodes: dict[str, Node], problems: lis
         for option in node.options:
             if option.key == crisis_key:
                 problem(node.id, f"option {option.key} is the crisis key; choose another key")
+            elif option.key == operator_key:
+                problem(node.id, f"option {option.key} is the operator key; choose another key")
             if option.lang is not None and option.lang not in LANGUAGES:
                 problem(node.id, f"option {option.key}: unknown language {option.lang!r}")
         if node.skip_key == crisis_key:
             problem(node.id, "skip_key is the crisis key; choose another key")
+        if node.skip_key is not None and node.skip_key == operator_key:
+            problem(node.id, "skip_key is the operator key; choose another key")
         if node.kind == TRANSFER and node.fallback in nodes and nodes[node.fallback].kind != CALLBACK:
             problem(node.id, f"fallback '{node.fallback}' must be a callback node")
         if node.bilingual and (node.id != top["start"] or any(o.lang is None for o in node.options)):
@@ -116,7 +121,7 @@ def check_texts(
     node_placeholders = {key: frozenset({"skip_key"}) for key in skippable - others}
     reasons = {"general", "missed_call"}
     for node in nodes.values():
-        for key in [node.text, node.hints, *(o.label for o in node.options)]:
+        for key in [node.text, node.hints, node.closed_text, *(o.label for o in node.options)]:
             if key:
                 used.setdefault(key, node.id)
         reasons.update(r for r in [node.reason, *(o.reason for o in node.options)] if r)

@@ -46,6 +46,10 @@ from voiceline.flow.steps import (
 WHISPER_TIMEOUT = 8
 CRISIS_RING_SECONDS = 60
 SPEECH_MAX_CHARS = 200
+# The crisis line's dials, counted in crisis_result's action URL: the 988 Lifeline, its
+# fallback number, then (open only) patient services when neither answered.
+CRISIS_ATTEMPT_LINE, CRISIS_ATTEMPT_FALLBACK, CRISIS_ATTEMPT_PATIENT_SERVICES = 1, 2, 3
+CRISIS_REASON = "crisis"  # the whisper's reason when the crisis line could not be reached
 
 
 class Engine:
@@ -145,6 +149,8 @@ class Engine:
         lang = state.lang
         if not ctx.is_open:
             says.append(self.say(lang, "system.transfer_closed", hours=self.hours(lang, ctx)))
+            if node.closed_text:
+                says.append(self.say(lang, node.closed_text))
             return self.present(node.fallback, state, ctx, says)
         says.append(self.say(lang, node.text or "system.transfer_connecting"))
         whisper = Target("whisper", {"call": ctx.call_sid, "reason": state.reason,
@@ -165,6 +171,8 @@ class Engine:
             return Step(verbs, choice="restart", presented=presented)
         if given.digits == self.flow.crisis_key:  # at every question, and while a message is recorded
             return self.crisis(state, ctx)
+        if given.digits and given.digits == self.flow.operator_key and node.kind in (MENU, YES_NO, CHOICE):
+            return self._operator(state, ctx)
         if node.kind == CALLBACK:
             return self.callbacks.answer(node, state, given, ctx)
         if node.kind == SPEECH:
@@ -176,6 +184,14 @@ class Engine:
         nxt = state.forward(lang=option.lang or state.lang, reason=option.reason or state.reason)
         verbs, presented = self.present(option.next, nxt, ctx)
         return Step(verbs, choice=option.key, answers=answers, presented=presented, language=option.lang)
+
+    def _operator(self, state: CallState, ctx: Context) -> Step:
+        """The operator key ("0"): to a person when open, as after three missed tries, but at once
+        and without saying sorry; closed, the hours and a callback request."""
+        chosen = self.chosen_language(state)
+        verbs, presented = self.present(self.flow.escalate_to, state.forward(lang=chosen or state.lang), ctx,
+                                        language_chosen=chosen is not None)
+        return Step(verbs, choice="operator", presented=presented)
 
     def _speech_input(self, node: Node, state: CallState, given: Input, ctx: Context) -> Step:
         speech = " ".join(given.speech.split())[:SPEECH_MAX_CHARS]
@@ -201,8 +217,11 @@ class Engine:
             verbs, presented = self.present(self.flow.escalate_to, state.forward(), ctx, says,
                                             language_chosen=chosen is not None)
             return Step(verbs, choice=f"{kind}:escalated", presented=presented)
-        says = [self.say(code, f"system.{kind}") for code in langs]
         retry = replace(state, step=state.step + 1, tries=tries)
+        if node.kind == SPEECH:  # a key that is not the skip key: ask again, still listening for speech
+            verbs = self._speech(node, retry, [self.say(state.lang, "system.not_understood")])
+            return Step(verbs, choice=kind, presented=node.id)
+        says = [self.say(code, f"system.{kind}") for code in langs]
         return Step(self._menu(node, retry, says, full=False), choice=kind, presented=node.id)
 
     # ---- transfers -------------------------------------------------------------------------
@@ -250,16 +269,29 @@ class Engine:
         return [*(self.say(code, "system.crisis_connecting") for code in langs),
                 Dial(ctx.crisis_number, action, timeout=CRISIS_RING_SECONDS)]
 
-    def crisis_result(self, lang: str | None, attempt: int, status: str, ctx: Context) -> list[Verb]:
-        """988 answered and the call ended: a kind goodbye. Failed: try the 800 number once."""
+    def crisis_result(self, lang: str | None, attempt: int, status: str, ctx: Context,
+                      *, bridged: bool = False) -> list[Verb]:
+        """988 answered and the call ended: a kind goodbye. Failed: try the 800 number once;
+        failed again, while patient services is open, a coordinator (told why in the whisper),
+        rather than leave the caller with a number to dial. `bridged`: that coordinator took it."""
         langs = self.languages_for(lang)
+        goodbye = [*(self.say(code, "system.crisis_after") for code in langs), Hangup()]
+        failed = [*(self.say(code, "system.crisis_failed") for code in langs), Hangup()]
+        if attempt >= CRISIS_ATTEMPT_PATIENT_SERVICES:
+            return goodbye if bridged else failed
         if status in ("completed", "answered"):
-            return [*(self.say(code, "system.crisis_after") for code in langs), Hangup()]
+            return goodbye
         fallback = ctx.crisis_fallback_number
-        if attempt < 2 and fallback and fallback != ctx.crisis_number:
-            action = Target("crisis_result", {**self.lang_param(langs), "attempt": "2"})
+        if attempt < CRISIS_ATTEMPT_FALLBACK and fallback and fallback != ctx.crisis_number:
+            action = Target("crisis_result", {**self.lang_param(langs), "attempt": str(CRISIS_ATTEMPT_FALLBACK)})
             return [Dial(fallback, action, timeout=CRISIS_RING_SECONDS)]
-        return [*(self.say(code, "system.crisis_failed") for code in langs), Hangup()]
+        if ctx.is_open and ctx.patient_services_number:
+            action = Target("crisis_result", {**self.lang_param(langs),
+                                              "attempt": str(CRISIS_ATTEMPT_PATIENT_SERVICES)})
+            whisper = Target("whisper", {"call": ctx.call_sid, "reason": CRISIS_REASON, **self.lang_param(langs)})
+            says = [self.say(code, "system.crisis_to_patient_services") for code in langs]
+            return [*says, Dial(ctx.patient_services_number, action, timeout=ctx.dial_timeout, whisper=whisper)]
+        return failed
 
     # ---- when the database is down --------------------------------------------------------------
     def fallback(self, lang: str | None, ctx: Context) -> list[Verb]:

@@ -48,6 +48,7 @@ class Node:
     fallback: str | None = None
     hints: str | None = None
     skip_key: str | None = None
+    closed_text: str | None = None  # a transfer node: said after the hours while closed
     bilingual: bool = False
     crisis_reminder: bool = False
 
@@ -89,6 +90,9 @@ class Flow:
     languages: Mapping[str, Language]
     fingerprint: str = ""
     files: tuple[str, ...] = field(default=(), compare=False)
+    # Pressed at any menu or yes/no question, goes to escalate_to (a person when open), as
+    # callers expect of "0"; not announced. None: no such key.
+    operator_key: str | None = None
 
     @property
     def prompts_version(self) -> str:

@@ -33,7 +33,7 @@ FIELDS_BY_KIND: dict[str, set[str]] = {
     CHOICE: {"text", "field", "options", "crisis_reminder"},
     SPEECH: {"text", "field", "hints", "skip_key", "next"},
     INFO: {"text", "next"},
-    TRANSFER: {"text", "reason", "fallback"},
+    TRANSFER: {"text", "reason", "fallback", "closed_text"},
     CALLBACK: {"text"},
     GOODBYE: {"text"},
 }
@@ -164,6 +164,7 @@ def parse_node(node_id: str, raw: Any, file: str, problems: list[Problem]) -> No
         fallback=raw.get("fallback") if isinstance(raw.get("fallback"), str) else None,
         hints=text_field("hints"),
         skip_key=skip_key,
+        closed_text=text_field("closed_text"),
         bilingual=raw.get("bilingual") is True,
         crisis_reminder=raw.get("crisis_reminder") is True,
     )

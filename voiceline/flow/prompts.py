@@ -43,13 +43,17 @@ def load_flow(directory: Path) -> Flow:
         problems.append(Problem(flow_file, None, "'nodes' is missing or empty"))
     if problems and (not isinstance(raw_nodes, dict) or any(p.node is None and p.file == flow_file for p in problems)):
         raise FlowError(problems, directory)
-    top = {k: yaml_key(v) if k in ("start", "main_menu", "escalate_to", "crisis_key", "version") else v
-           for k, v in top.items()}
+    top = {k: yaml_key(v) if k in ("start", "main_menu", "escalate_to", "crisis_key", "operator_key", "version")
+           else v for k, v in top.items()}
     if len(top["version"]) > VERSION_MAX:
         problems.append(Problem(flow_file, None, f"'version' is at most {VERSION_MAX} characters (each call "
                                                  f"stores it with the files' fingerprint), got {len(top['version'])}"))
     if top["crisis_key"] not in OPTION_KEYS:
         problems.append(Problem(flow_file, None, f"crisis_key must be a single digit, got {top['crisis_key']!r}"))
+    operator_key = top.get("operator_key")
+    if operator_key is not None and (operator_key not in OPTION_KEYS or operator_key == top["crisis_key"]):
+        problems.append(Problem(flow_file, None, "operator_key must be a single digit other than the crisis key, "
+                                                 f"got {operator_key!r}"))
 
     nodes: dict[str, Node] = {}
     for raw_id, raw in raw_nodes.items():
@@ -73,6 +77,7 @@ def load_flow(directory: Path) -> Flow:
         main_menu=top["main_menu"],
         escalate_to=top["escalate_to"],
         crisis_key=top["crisis_key"],
+        operator_key=top.get("operator_key"),
         nodes=nodes,
         languages=languages,
         fingerprint=digest.hexdigest()[:8],

@@ -20,7 +20,7 @@ from werkzeug.exceptions import Forbidden, HTTPException
 from voiceline.autocommit import Autocommit
 from voiceline.call_history import steps_of
 from voiceline.extensions import db
-from voiceline.flow.engine import Engine
+from voiceline.flow.engine import CRISIS_ATTEMPT_LINE, CRISIS_ATTEMPT_PATIENT_SERVICES, Engine
 from voiceline.flow.steps import (
     CallbackDraft,
     CallbackSummary,
@@ -235,13 +235,32 @@ def crisis():
 @bp.post("/crisis-result")
 def crisis_result():
     call_sid = params.sid(request.form.get("CallSid"))
-    attempt = params.bounded_int(request.args.get("attempt"), 1, 2, default=1)
+    attempt = params.bounded_int(request.args.get("attempt"), CRISIS_ATTEMPT_LINE, CRISIS_ATTEMPT_PATIENT_SERVICES,
+                                 default=CRISIS_ATTEMPT_LINE)
     status = params.status(request.form.get("DialCallStatus"))
-    verbs = _engine().crisis_result(params.language(request.args), attempt, status, call_context(call_sid, _caller()))
-    if call_sid:
+    to_patient_services = attempt == CRISIS_ATTEMPT_PATIENT_SERVICES
+    bridged = to_patient_services and _bridged(call_sid)
+    verbs = _engine().crisis_result(params.language(request.args), attempt, status, call_context(call_sid, _caller()),
+                                    bridged=bridged)
+    if call_sid and not to_patient_services:  # the safety event keeps the crisis line's own result
         _best_effort("crisis dial result", call_sid,
                      lambda session: store.crisis_dial_finished(session, call_sid, status or "unknown"))
     return _render(verbs)
+
+
+def _bridged(call_sid: str | None) -> bool:
+    """Did the coordinator take the call? Twilio's DialBridged, else the flag /whisper-answer
+    stored; with the database gone, not known: the caller hears the crisis numbers again."""
+    if (request.form.get("DialBridged") or "").strip().lower() == "true":
+        return True
+    if not call_sid:
+        return False
+    try:
+        _database()
+        return store.transfer_accepted(db.session, call_sid)
+    except (SQLAlchemyError, DatabaseUnavailable) as error:
+        _failed(error)
+        return False
 
 
 @bp.post("/fallback-result")
