@@ -198,8 +198,26 @@ def test_no_phone_number_or_answer_reaches_the_logs(make_app, caplog):
     phone.hang_up()
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "callback requested" in logged
+    assert f"call ended: completed, callback_requested [call_sid={phone.call_sid}]" in logged
     for secret in ("6175550123", "617-555-0123", "6175550177", "555-0177", "Blue Cross"):
         assert secret not in logged
+
+
+def test_every_call_end_is_one_log_line_with_its_outcome(make_app, caplog):
+    """For the operator: how each call ended, by CallSid, settled or not (no caller data)."""
+    app = closed(make_app())
+    caplog.set_level(logging.INFO, logger="voiceline")
+    missed = Phone(app, from_number="+16175550123")
+    missed.call()
+    missed.press("1")  # reached the main menu, then hung up
+    missed.hang_up()
+    crisis = Phone(app, from_number="+16175550124")
+    crisis.call()
+    crisis.press_through("1", "9")
+    crisis.hang_up()
+    ended = [r.getMessage() for r in caplog.records if r.getMessage().startswith("call ended")]
+    assert ended == [f"call ended: completed, missed [call_sid={missed.call_sid}]",
+                     f"call ended: completed, crisis_line [call_sid={crisis.call_sid}]"]
 
 
 @contextmanager

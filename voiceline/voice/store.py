@@ -145,31 +145,33 @@ def _close_settled_statement() -> sa.Update:
                                      else_=Call.caller_id_status),
             caller=sa.func.coalesce(Call.caller, caller),
         )
-        .returning(Call.call_sid)
+        .returning(Call.call_sid, Call.outcome)
     )
 
 
 def close_settled_call(writer: Writer, call_sid: str, *, raw_from: str | None, caller: str | None, status: str,
-                       duration: int | None, now: dt.datetime) -> bool:
+                       duration: int | None, now: dt.datetime) -> str | None:
     """Twilio's final status for a call already settled (a callback request, an accepted
     transfer, the crisis line: never a missed call, so no decision is left for Python): one
-    UPDATE that does what finish_call would, its steps folded in by SQL. False, with nothing
-    written, for any other call: finish_call decides those."""
+    UPDATE that does what finish_call would, its steps folded in by SQL. Its outcome ("settled"
+    if no step named one); None, with nothing written, for any other call: finish_call decides
+    those."""
     if status not in FINAL_STATUSES:
-        return False
+        return None
     row = first_row(writer, _close_settled_statement(), {
         "sid": call_sid, "given_status": status[:20], "now": now, "duration": duration, "given_caller": caller,
         "given_caller_id_status": caller_id_status(raw_from, caller),
     })
-    return row is not None
+    return None if row is None else (row[1] or "settled")
 
 
 def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller: str | None, status: str,
-                duration: int | None, prompts_version: str, main_menu: str, now: dt.datetime) -> None:
-    """Twilio's status callback: may come late, twice, or before the last step's webhook."""
+                duration: int | None, prompts_version: str, main_menu: str, now: dt.datetime) -> Call | None:
+    """Twilio's status callback: may come late, twice, or before the last step's webhook.
+    The call's row (None if the retention schedule erased it)."""
     call = intake.ensure_call(session, call_sid, caller, prompts_version)
     if call.erased_at is not None:
-        return  # erased by the retention schedule: a very late retry brings nothing back
+        return None  # erased by the retention schedule: a very late retry brings nothing back
     if call.caller is None and caller:
         call.caller = caller
         call.caller_id_status = caller_id_status(raw_from, caller)
@@ -180,6 +182,7 @@ def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller
             call.duration_seconds = duration
         _close(session, call, main_menu)
     session.flush()
+    return call
 
 
 def _close(session: Session, call: Call, main_menu: str) -> None:

@@ -291,11 +291,15 @@ def status():
         duration = request.form.get("CallDuration")
         closing = dict(raw_from=request.form.get("From"), caller=_caller(), status=call_status,
                        duration=params.bounded_int(duration, 0, 7 * 24 * 3600) if duration else None, now=now_utc())
-        if not store.close_settled_call(Autocommit(db.engine), call_sid, **closing):
+        outcome = store.close_settled_call(Autocommit(db.engine), call_sid, **closing)
+        if outcome is None:
             flow = _engine().flow
-            store.finish_call(db.session, call_sid, prompts_version=flow.prompts_version, main_menu=flow.main_menu,
-                              **closing)
+            call = store.finish_call(db.session, call_sid, prompts_version=flow.prompts_version,
+                                     main_menu=flow.main_menu, **closing)
             db.session.commit()
+            outcome = call.outcome if call is not None else "erased"
+        if call_status in store.FINAL_STATUSES:  # one line per call for the operator: no caller data
+            log.info("call ended: %s, %s", call_status, outcome or "no outcome", extra={"call_sid": call_sid})
     return twiml.empty()
 
 
