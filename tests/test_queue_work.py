@@ -42,6 +42,13 @@ def run(app, fn, *args, **kwargs):
             raise
 
 
+def attempt(app, item, who, outcome, note=None, now=None):
+    """A coordinator's call as the pages make it: claim the request, then save how it went."""
+    now = now or now_utc()
+    run(app, work.claim, item, who, now, policy(app))
+    return run(app, work.log_attempt, item, who, outcome, note, now, policy(app))
+
+
 def audit_actions(app, callback_id=None):
     with app.app_context():
         stmt = sa.select(AuditEntry.action).order_by(AuditEntry.id)
@@ -121,7 +128,7 @@ def test_release_gives_the_item_back(app, people):
 def test_reached_or_wrong_number_closes_the_item(app, people, outcome):
     ana, _, _ = people
     item = factories.callback(app)
-    run(app, work.log_attempt, item, ana, outcome, "spoke with them", now_utc(), policy(app))
+    attempt(app, item, ana, outcome, "spoke with them")
     request = get(app, item)
     assert (request.status, request.outcome, request.attempts, request.closed_by_id) == ("closed", outcome, 1, ana.id)
     assert request.closed_at is not None and request.claimed_by_id is None
@@ -130,11 +137,11 @@ def test_reached_or_wrong_number_closes_the_item(app, people, outcome):
 def test_unsuccessful_attempts_close_as_unreachable_after_max_attempts(app, people):
     ana, ben, admin = people
     item = factories.callback(app)
-    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    attempt(app, item, ana, "no_answer")
     request = get(app, item)
     assert (request.status, request.attempts, request.claimed_by_id) == ("open", 1, None)  # back in the queue
-    run(app, work.log_attempt, item, ben, "left_voicemail", "left a message without the clinic name", now_utc(), policy(app))
-    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    attempt(app, item, ben, "left_voicemail", "left a message without the clinic name")
+    attempt(app, item, ana, "no_answer")
     request = get(app, item)
     assert (request.status, request.outcome, request.attempts) == ("closed", "unreachable", 3)
     with pytest.raises(work.AlreadyClosed):
@@ -152,7 +159,7 @@ def test_max_attempts_is_a_setting(make_app):
     app = make_app(MAX_ATTEMPTS="1")
     ana = factories.staff(app)
     item = factories.callback(app)
-    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    attempt(app, item, ana, "no_answer")
     assert get(app, item).outcome == "unreachable"
 
 
@@ -163,6 +170,34 @@ def test_attempt_on_an_item_someone_else_holds_is_refused(app, people):
     with pytest.raises(work.ClaimedByOther):
         run(app, work.log_attempt, item, ben, "booked", None, now_utc(), policy(app))
     assert get(app, item).attempts == 0
+
+
+def test_an_attempt_needs_the_claim(app, people):
+    """Whoever has not claimed the request was never shown its number: their save is refused."""
+    ana, _, _ = people
+    item = factories.callback(app)
+    with pytest.raises(work.NotClaimed, match="claim this request before you call"):
+        run(app, work.log_attempt, item, ana, "booked", None, now_utc(), policy(app))
+    request = get(app, item)
+    assert (request.status, request.attempts, request.claimed_by_id) == ("open", 0, None)
+    with app.app_context():
+        assert db.session.scalars(sa.select(CallbackAttempt)).all() == []
+    assert audit_actions(app, item) == []
+
+
+def test_my_lapsed_claim_still_saves_while_nobody_else_took_it(app, people):
+    ana, ben, _ = people
+    item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc() - dt.timedelta(minutes=45), policy(app))  # a long call
+    run(app, work.log_attempt, item, ana, "booked", None, now_utc(), policy(app))
+    assert (get(app, item).status, get(app, item).closed_by_id) == ("closed", ana.id)
+    # Once someone else has taken it, the lapsed claim is not enough.
+    other = factories.callback(app)
+    run(app, work.claim, other, ana, now_utc() - dt.timedelta(minutes=45), policy(app))
+    run(app, work.claim, other, ben, now_utc(), policy(app))
+    with pytest.raises(work.ClaimedByOther, match="Ben is working on this request"):
+        run(app, work.log_attempt, other, ana, "booked", None, now_utc(), policy(app))
+    assert get(app, other).attempts == 0
 
 
 def test_only_admins_reopen_and_never_beside_another_open_request(app, people):
@@ -190,6 +225,7 @@ def test_unknown_item_or_outcome(app, people):
     with pytest.raises(work.NotFound):
         run(app, work.claim, 999999, ana, now_utc(), policy(app))
     item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc(), policy(app))
     with pytest.raises(work.QueueError, match="Unknown outcome"):
         run(app, work.log_attempt, item, ana, "maybe", None, now_utc(), policy(app))
 
@@ -278,8 +314,7 @@ def test_renewing_my_claim_is_not_audited_as_a_new_claim(app, people):
     ana, _, _ = people
     item = factories.callback(app)
     run(app, work.claim, item, ana, now_utc(), policy(app))
-    run(app, work.claim, item, ana, now_utc(), policy(app))  # opening it again keeps it mine
-    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    attempt(app, item, ana, "no_answer")  # its claim renews the one I hold
     assert audit_actions(app, item) == ["claim", "attempt"]
     # A lapsed claim taken again is a new claim.
     run(app, work.claim, item, ana, now_utc() - dt.timedelta(hours=1), policy(app))

@@ -77,6 +77,7 @@ def test_a_missed_call_never_asked_about_voicemail_is_treated_as_no(app, coordin
 def test_every_answer_with_its_question_and_the_full_number(app, coordinator):
     candidacy_call(app, answers=("1", "2", "1", "1", "2"))
     item = only_request(app)
+    coordinator.post(f"/staff/callbacks/{item.id}/claim")  # the full number is for whoever holds it
     doc = coordinator.page(f"/staff/callbacks/{item.id}")
     assert doc.one("h1").text.startswith(f"Callback request #{item.id}")
     # Inside the queue's section, not the queue page itself.
@@ -97,6 +98,8 @@ def test_every_answer_with_its_question_and_the_full_number(app, coordinator):
     assert facts["Tries so far"] == "0 (0 of 3 without reaching them)"
     [entry] = audit_rows(app, "view_callback")
     assert (entry.callback_id, entry.actor, entry.address) == (item.id, "ana@clinic.example", "127.0.0.1")
+    [entry] = audit_rows(app, "claim")
+    assert (entry.callback_id, entry.actor) == (item.id, "ana@clinic.example")
 
 
 def test_times_are_in_clinic_time(app, coordinator):
@@ -145,6 +148,11 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
         first, second = db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()
         assert (first.phone, second.phone) == ("+16175550123", "+16175559876")
     for item, other, other_phone in ((second, first, "(617) 555-0123"), (first, second, "(617) 555-9876")):
+        # Before it is claimed, the page shows no number to call (theirs or another's) in full.
+        masked = coordinator.page(f"/staff/callbacks/{item.id}")
+        others = masked.one("section", **{"aria-labelledby": "others-h"}).text
+        assert f"call back at •••-•••-{other_phone[-4:]}" in others and other_phone not in masked.text
+        coordinator.post(f"/staff/callbacks/{item.id}/claim")
         doc = coordinator.page(f"/staff/callbacks/{item.id}")
         notice = doc.one("p", id="open-elsewhere")
         assert "This caller has another open request" in notice.text
@@ -153,6 +161,9 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
         assert f"#{other.id}" in others and f"call back at {other_phone}" in others
     facts = dl(coordinator.page(f"/staff/callbacks/{second.id}"), "facts")
     assert facts["Called from"].startswith("(617) 555-0123")
+    coordinator.post(f"/staff/callbacks/{second.id}/release")
+    facts = dl(coordinator.page(f"/staff/callbacks/{second.id}"), "facts")
+    assert facts["Called from"].startswith("•••-•••-0123")
     # Finding the caller by the number they call from finds both requests, and says why.
     for typed in ("(617) 555-0123", "0123"):
         found = table_rows(html(coordinator.post("/staff/", {"phone": typed})), "queue-table")

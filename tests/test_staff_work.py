@@ -114,9 +114,63 @@ def test_acting_on_a_request_that_does_not_exist(coordinator):
     assert flashes(html(coordinator.get("/staff/"))) == ["Not done: There is no callback request #999999."]
 
 
+# ---- who sees the number ------------------------------------------------------------------------
+def _contact(doc):
+    return doc.one("section", **{"aria-labelledby": "contact-h"})
+
+
+def test_an_open_request_shows_its_number_only_to_whoever_holds_it(app, coordinator, colleague):
+    """Opening a request claims nothing, so it shows nothing to call: the last four digits, who
+    holds it, and Claim and call."""
+    callback_id = add_request(app, phone="+16175550142")
+    doc = coordinator.page(f"/staff/callbacks/{callback_id}")
+    body = coordinator.last.get_data(as_text=True)
+    assert "5550142" not in body and "555-0142" not in body and "tel:" not in body
+    assert doc.find("form", id="log-attempt") is None
+    contact = _contact(doc)
+    assert contact.one("p", id="masked-number").text == "•••-•••-0142phone ending in 0142"
+    claim = contact.one("form", action=f"/staff/callbacks/{callback_id}/claim")
+    assert claim.one("button").text == "Claim and call"
+    assert get_request(app, callback_id).claimed_by_id is None  # looking took nothing
+
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
+    doc = coordinator.page(f"/staff/callbacks/{callback_id}")
+    link = _contact(doc).one("p", class_="phone-big").one("a")
+    assert (link.text, link.get("href")) == ("(617) 555-0142", "tel:+16175550142")
+    assert doc.find("form", id="log-attempt") is not None
+    assert _contact(doc).find("button") is None
+
+    # The colleague who opens it now sees who has it, and still no number to call.
+    doc = colleague.page(f"/staff/callbacks/{callback_id}")
+    body = colleague.last.get_data(as_text=True)
+    assert "5550142" not in body and "555-0142" not in body and "tel:" not in body
+    assert _contact(doc).one("p", id="held-by").text.startswith("Ana Ortiz is working on this request right now.")
+    assert _contact(doc).find("button") is None and doc.find("form", id="log-attempt") is None
+    [claim] = audit_rows(app, "claim")
+    assert claim.actor == "ana@clinic.example"
+
+
+def test_a_closed_request_still_shows_its_number(app, coordinator):
+    callback_id = add_request(app, phone="+16175550143", status="closed", outcome="booked", closed_at=ago(hours=1))
+    link = _contact(coordinator.page(f"/staff/callbacks/{callback_id}")).one("p", class_="phone-big").one("a")
+    assert (link.text, link.get("href")) == ("(617) 555-0143", "tel:+16175550143")
+
+
+def test_saving_a_call_without_the_claim_is_refused(app, coordinator):
+    """A page opened before the fix, or a hand-made POST: nobody holds it, so nothing is saved."""
+    callback_id = add_request(app)
+    doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": "booked"}))
+    assert flashes(doc) == ["Not done: Not saved: claim this request before you call, so nobody else calls them "
+                            "at the same time. Nobody is working on it now."]
+    item = get_request(app, callback_id)
+    assert (item.status, item.attempts, item.claimed_by_id) == ("open", 0, None)
+    assert attempts(app, callback_id) == [] and audit_rows(app, "attempt") == []
+
+
 # ---- attempts ----------------------------------------------------------------------------------------
 def test_the_attempt_form_offers_every_outcome_in_a_labelled_group(app, coordinator):
     callback_id = add_request(app)
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
     form = coordinator.page(f"/staff/callbacks/{callback_id}").one("form", id="log-attempt")
     fieldset = form.one("fieldset")
     assert fieldset.one("legend").text == "How did the call go?"
@@ -153,6 +207,7 @@ def test_unreachable_after_max_attempts(app, coordinator):
     callback_id = add_request(app)
     messages = []
     for outcome in ("no_answer", "left_voicemail", "no_answer"):
+        follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
         doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": outcome}))
         messages += flashes(doc)
     assert messages == [
@@ -171,6 +226,7 @@ def test_unreachable_after_max_attempts(app, coordinator):
 
 def test_saving_the_same_page_twice_counts_one_attempt(app, coordinator):
     callback_id = add_request(app)
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
     form = coordinator.page(f"/staff/callbacks/{callback_id}").one("form", id="log-attempt")
     seen = form.one("input", name="attempts_seen").get("value")
     assert seen == "0"
@@ -182,6 +238,7 @@ def test_saving_the_same_page_twice_counts_one_attempt(app, coordinator):
     item = get_request(app, callback_id)
     assert (item.attempts, item.unsuccessful_attempts, item.claimed_by_id) == (1, 1, None)
     # The page now shows one attempt: its form saves the next call.
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
     seen = coordinator.page(f"/staff/callbacks/{callback_id}").one("input", name="attempts_seen").get("value")
     follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts",
                                          {"outcome": "no_answer", "attempts_seen": seen}))
@@ -193,12 +250,14 @@ def test_max_attempts_comes_from_config(make_app):
     add_staff(app, "ana@clinic.example", "Ana Ortiz")
     browser = StaffClient(app).signed_in_as("ana@clinic.example")
     callback_id = add_request(app)
+    follow(browser, browser.post(f"/staff/callbacks/{callback_id}/claim"))
     browser.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": "no_answer"})
     assert get_request(app, callback_id).outcome == "unreachable"
 
 
 def test_attempt_without_an_outcome_is_shown_again_with_the_note_kept(app, coordinator):
     callback_id = add_request(app)
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
     response = coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"note": "Line was busy <3"})
     assert response.status_code == 400
     doc = html(response)

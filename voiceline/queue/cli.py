@@ -105,9 +105,10 @@ def next_request(staff_email: str) -> None:
 @staff_option
 @click.option("--note", default=None, help="Free text kept with the attempt.")
 def attempt(callback_id: int, outcome: str, staff_email: str, note: str | None) -> None:
-    """Log a call attempt and its outcome."""
+    """Log a call attempt and its outcome (claiming the request first if it is free)."""
     staff = _staff(staff_email)
     try:
+        work.claim(db.session, callback_id, staff, now_utc(), _policy(), actor=f"cli:{staff.email}")
         request = work.log_attempt(db.session, callback_id, staff, outcome, note, now_utc(), _policy(),
                                    actor=f"cli:{staff.email}")
     except work.QueueError as exc:

@@ -61,6 +61,12 @@ class AlreadyClosed(QueueError):
         super().__init__("This request is already closed.")
 
 
+class NotClaimed(QueueError):
+    def __init__(self):
+        super().__init__("Not saved: claim this request before you call, so nobody else calls them at the "
+                         "same time. Nobody is working on it now.")
+
+
 @dataclass(frozen=True)
 class Policy:
     """The queue's settings: CLAIM_TIMEOUT_MINUTES and MAX_ATTEMPTS."""
@@ -199,22 +205,38 @@ def release_all(session: Session, staff: StaffUser) -> None:
                     .values(claimed_by_id=None, claimed_at=None).execution_options(synchronize_session=False))
 
 
+def _hold_for_attempt(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime,
+                      expected_attempts: int | None) -> CallbackRequest:
+    """The request, if this person holds it: a live claim, or one of theirs that lapsed while
+    nobody else took it (renewed here). Anyone else was never shown the number, so their save
+    is refused, saying why.
+
+    The conditional UPDATE holds the row (PostgreSQL) or the write lock (SQLite) until commit."""
+    mine = sa.and_(CallbackRequest.status == OPEN, CallbackRequest.claimed_by_id == staff.id)
+    taken = _take(session, callback_id, staff, now, mine)
+    request = _get(session, callback_id)
+    if expected_attempts is not None and request.attempts != expected_attempts:
+        raise QueueError("Not saved: a call on this request was saved after this page was opened (a second "
+                         "click, or a colleague). Its history below shows it; save again only for a new call.")
+    if taken:
+        return request
+    if request.status == OPEN and request.claimed_by_id is None:
+        raise NotClaimed()
+    raise _why_not(session, request)
+
+
 def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: str, note: str | None,
                 now: dt.datetime, policy: Policy, *, actor: str | None = None,
                 address: str | None = None, expected_attempts: int | None = None) -> CallbackRequest:
     """Record a call attempt. Reached or wrong-number outcomes close the request; after
     MAX_ATTEMPTS unsuccessful attempts it closes as unreachable; otherwise it goes back to
-    the queue. The coordinator must hold the claim (it is taken here if the item is free).
+    the queue. The coordinator must hold the claim (see _hold_for_attempt).
 
     `expected_attempts`, the count the coordinator's page showed, refuses a second save of
     the same page: the first one released the claim, so the claim alone cannot tell."""
     if outcome not in OUTCOMES:
         raise QueueError(f"Unknown outcome {outcome!r}.")
-    # The claim's UPDATE holds the row (PostgreSQL) or the write lock (SQLite) until commit.
-    request = claim(session, callback_id, staff, now, policy, actor=actor, address=address)
-    if expected_attempts is not None and request.attempts != expected_attempts:
-        raise QueueError("Not saved: a call on this request was saved after this page was opened (a second "
-                         "click, or a colleague). Its history below shows it; save again only for a new call.")
+    request = _hold_for_attempt(session, callback_id, staff, now, expected_attempts)
     note = (note or "").strip()[:NOTE_LIMIT] or None
     session.add(CallbackAttempt(callback_id=callback_id, staff_id=staff.id, at=now, outcome=outcome, note=note))
     request.attempts += 1

@@ -162,20 +162,27 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
     live = work.claim_is_live(item, now, rules)
     holder = history.claimed_by if live else None
     mine = holder is not None and holder.id == me.id
+    # An open request's number is for whoever holds it: anyone else might call them too.
+    number_shown = item.status != OPEN or mine
     closed_by = db.session.get(StaffUser, item.closed_by_id) if item.closed_by_id else None
     given = ordered(item.answers, questions)
+
+    def shown(number: str) -> str:
+        return display(number) if number_shown else mask(number)
+
     attempt_form = attempt_form or AttemptForm(formdata=None)
     if attempt_form.expected_attempts() is None:
         attempt_form.attempts_seen.data = str(item.attempts)
     return render_template(
         "staff/detail.html", item=item, history=history, now=now, words=words,
-        phone=display(item.phone), language=answers.LANGUAGES.get(item.language, item.language),
+        phone=display(item.phone) if number_shown else mask(item.phone), number_shown=number_shown,
+        last_four=last_four(item.phone), language=answers.LANGUAGES.get(item.language, item.language),
         reason=answers.reason_words(item.reason),
         window=answers.WINDOWS.get(item.preferred_window or "", "Not given"),
         answers=[(questions.get(field, field.replace("_", " ").capitalize()),
                   words.first_upper(answers.value_words(value))) for field, value in given.items()],
         overdue=is_overdue(item, now), holder=holder, mine=mine, closed_by=closed_by,
-        can_work=item.status == OPEN and (holder is None or mine),
+        can_work=item.status == OPEN and mine,
         can_release=item.status == OPEN and holder is not None and (mine or me.is_admin),
         outcome=work.FINAL_OUTCOME_LABELS.get(item.outcome or "", item.outcome),
         max_attempts=rules.max_attempts, outcome_labels=work.FINAL_OUTCOME_LABELS,
@@ -183,10 +190,10 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
         claim_minutes=current_app.config["CLAIM_TIMEOUT_MINUTES"],
         messages=messages(item, history.recordings),
         playback=bool(current_app.config["TWILIO_ACCOUNT_SID"]),
-        other_requests=[(other, answers.reason_words(other.reason), display(other.phone))
+        other_requests=[(other, answers.reason_words(other.reason), shown(other.phone))
                         for other in history.other_requests],
         open_elsewhere=[other for other in history.other_requests if other.status == OPEN],
-        called_from=next((display(call.caller) for call in history.calls
+        called_from=next((shown(call.caller) for call in history.calls
                           if call.call_sid == item.call_sid and call.caller and call.caller != item.phone), None),
         languages=answers.LANGUAGES, attempt_form=attempt_form,
         note_form=note_form or NoteForm(formdata=None), page_has_errors=status != 200,
