@@ -113,6 +113,28 @@ def test_next_skips_items_claimed_by_others(app, people):
     assert audit_actions(app, second) == ["claim"]
 
 
+def test_next_for_opens_what_i_hold_before_claiming_more(app, people):
+    ana, ben, _ = people
+    first = factories.callback(app, age=dt.timedelta(hours=9))
+    second = factories.callback(app, age=dt.timedelta(hours=1))
+
+    def next_for(who, now=None):
+        with app.app_context():
+            found = work.next_for(db.session, db.session.get(StaffUser, who.id), now or now_utc(), policy(app))
+            db.session.commit()
+            return (found.request.id if found.request else None), found.still_mine
+
+    assert next_for(ana) == (first, False)
+    assert next_for(ana) == (first, True)
+    assert next_for(ben) == (second, False)
+    assert next_for(ben) == (second, True)
+    assert audit_actions(app) == ["claim", "claim"]
+    # A lapsed claim is not held: Next claims afresh (here the same request, first in line).
+    assert next_for(ana, now_utc() + dt.timedelta(minutes=31)) == (first, False)
+    with app.app_context():
+        assert work.open_counts(db.session, now_utc(), policy(app)) == work.OpenCounts(open=2, being_worked_on=2)
+
+
 def test_release_gives_the_item_back(app, people):
     ana, ben, admin = people
     item = factories.callback(app)

@@ -16,7 +16,7 @@ from tests.staff import (
     table_rows,
 )
 from voiceline.extensions import db
-from voiceline.models import CallbackAttempt, CallbackNote
+from voiceline.models import CallbackAttempt, CallbackNote, CallbackRequest
 from voiceline.models.callbacks import PRIORITY_MISSED
 from voiceline.queue.work import OUTCOMES
 
@@ -38,7 +38,7 @@ def ids_in_queue(browser):
 
 
 # ---- Next ------------------------------------------------------------------------------------------
-def test_next_claims_the_first_in_line_and_opens_it(app, coordinator, colleague):
+def test_next_claims_the_first_in_line_and_opens_it(app, coordinator, colleague, admin):
     missed = add_request(app, reason="missed_call", requested_by_caller=False, missed=True,
                          priority=PRIORITY_MISSED, created_at=ago(hours=9))
     first = add_request(app, created_at=ago(hours=2))
@@ -49,17 +49,54 @@ def test_next_claims_the_first_in_line_and_opens_it(app, coordinator, colleague)
     assert flashes(doc) == [f"Done: Request #{first} is yours now. Others can see you are working on it."]
     assert "You are working on this request." in doc.one("section", class_="work").text
     assert get_request(app, first).claimed_by_id == staff_id(app, "ana@clinic.example")
-    # A colleague's Next skips what is taken.
-    for expected in (second, missed):
-        response = colleague.post("/staff/next")
+    # Colleagues' Next skips what is taken.
+    for browser, expected in ((colleague, second), (admin, missed)):
+        response = browser.post("/staff/next")
         assert response.headers["Location"] == f"/staff/callbacks/{expected}"
-        colleague.get(response.headers["Location"])
-    doc = follow(colleague, colleague.post("/staff/next"))
-    assert flashes(doc) == ["Note: There is nothing waiting in the queue right now."]
-    assert doc.one("h1").text == "Callback queue"
+        browser.get(response.headers["Location"])
     claims = [e for e in audit_rows(app, "claim") if e.detail == {"via": "next"}]
     assert [(e.callback_id, e.actor) for e in claims] == [
-        (first, "ana@clinic.example"), (second, "ben@clinic.example"), (missed, "ben@clinic.example")]
+        (first, "ana@clinic.example"), (second, "ben@clinic.example"), (missed, "dana@clinic.example")]
+
+
+def test_next_with_every_open_request_taken_says_so(app, coordinator, colleague):
+    """Not "nothing waiting" above "2 open requests": they are all being worked on."""
+    add_request(app, status="closed", outcome="booked", closed_at=ago(hours=1))
+    doc = follow(coordinator, coordinator.post("/staff/next"))
+    assert flashes(doc) == ["Note: There is nothing waiting in the queue right now."]
+    taken = [add_request(app, created_at=ago(hours=2)), add_request(app, created_at=ago(hours=1))]
+    for callback_id in taken:
+        colleague.post(f"/staff/callbacks/{callback_id}/claim")
+    doc = follow(coordinator, coordinator.post("/staff/next"))
+    assert flashes(doc) == ["Note: All 2 open requests are being worked on right now."]
+    assert doc.one("h1").text == "Callback queue"
+    assert doc.one("p", class_="lead").text.startswith("2 open requests.")
+    colleague.post(f"/staff/callbacks/{taken[0]}/release")
+    colleague.post(f"/staff/callbacks/{taken[0]}/claim")  # released and taken back: still theirs
+    with app.app_context():
+        db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == taken[1])
+                           .values(status="closed", outcome="booked"))
+        db.session.commit()
+    doc = follow(coordinator, coordinator.post("/staff/next"))
+    assert flashes(doc) == ["Note: The one open request is being worked on by a colleague right now."]
+    assert all(get_request(app, c).claimed_by_id == staff_id(app, "ben@clinic.example") for c in taken)
+
+
+def test_next_opens_the_request_i_am_still_working_on(app, coordinator):
+    first = add_request(app, created_at=ago(hours=2))
+    second = add_request(app, created_at=ago(hours=1))
+    follow(coordinator, coordinator.post("/staff/next"))
+    response = coordinator.post("/staff/next")
+    assert response.headers["Location"] == f"/staff/callbacks/{first}"
+    doc = follow(coordinator, response)
+    assert flashes(doc) == [f"Note: You are still working on request #{first}: finish it or release it first."]
+    assert "You are working on this request." in doc.one("section", class_="work").text
+    assert get_request(app, second).claimed_by_id is None  # no second claim taken
+    assert [e.callback_id for e in audit_rows(app, "claim")] == [first]
+    # Once it is finished, Next moves on.
+    coordinator.post(f"/staff/callbacks/{first}/attempts", {"outcome": "booked"})
+    assert coordinator.post("/staff/next").headers["Location"] == f"/staff/callbacks/{second}"
+    assert [e.callback_id for e in audit_rows(app, "claim")] == [first, second]
 
 
 # ---- Claim and Release -----------------------------------------------------------------------------

@@ -169,6 +169,52 @@ def claim_next(session: Session, staff: StaffUser, now: dt.datetime, policy: Pol
     return None
 
 
+def held_request(session: Session, staff: StaffUser, now: dt.datetime, policy: Policy) -> CallbackRequest | None:
+    """The open request this person is working on (a live claim; the earliest if several)."""
+    return session.scalars(
+        sa.select(CallbackRequest).where(CallbackRequest.status == OPEN, held_by(staff.id, now, policy))
+        .order_by(CallbackRequest.claimed_at, CallbackRequest.id).limit(1)
+    ).first()
+
+
+@dataclass(frozen=True)
+class NextRequest:
+    """What Next opens: a request newly claimed, or the one already held (`still_mine`)."""
+
+    request: CallbackRequest | None
+    still_mine: bool = False
+
+
+def next_for(session: Session, staff: StaffUser, now: dt.datetime, policy: Policy,
+             *, actor: str | None = None, address: str | None = None) -> NextRequest:
+    """Next: the open request this person already holds (one caller at a time), else the
+    next one claimed for them; a request of None when nothing can be claimed.
+
+    Their own account row is locked first (SQLite: the write lock), so two Next presses at
+    once, a double click, cannot each claim a request."""
+    session.execute(sa.select(StaffUser.id).where(StaffUser.id == staff.id).with_for_update())
+    held = held_request(session, staff, now, policy)
+    if held is not None:
+        return NextRequest(held, still_mine=True)
+    return NextRequest(claim_next(session, staff, now, policy, actor=actor, address=address))
+
+
+@dataclass(frozen=True)
+class OpenCounts:
+    """Why Next found nothing: how many requests are open, and how many of them are held."""
+
+    open: int
+    being_worked_on: int
+
+
+def open_counts(session: Session, now: dt.datetime, policy: Policy) -> OpenCounts:
+    live = sa.and_(CallbackRequest.claimed_by_id.is_not(None), CallbackRequest.claimed_at > now - policy.claim_timeout)
+    total, held = session.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.case((live, 1)))).where(CallbackRequest.status == OPEN)
+    ).one()
+    return OpenCounts(total, held)
+
+
 def release(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime, policy: Policy,
             *, actor: str | None = None, address: str | None = None) -> CallbackRequest:
     """Give a request back to the queue. Admins may release anyone's claim."""

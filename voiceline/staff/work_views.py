@@ -31,15 +31,31 @@ def _failed(exc: work.QueueError, callback_id: int | None):
     return _done(callback_id)
 
 
+def nothing_to_claim(counts: work.OpenCounts) -> str:
+    """Next found nothing: say whether the queue is empty or everything in it is taken."""
+    if counts.open == 0:
+        return "There is nothing waiting in the queue right now."
+    if counts.open == 1:
+        return "The one open request is being worked on by a colleague right now."
+    return f"All {counts.open} open requests are being worked on right now."
+
+
 @bp.post("/next")
 def next_request():
-    """Claim the highest-priority, longest-waiting free request for me and open it."""
-    item = work.claim_next(db.session, staff(), now_utc(), policy(), address=address())
+    """Open the request I am working on, else claim the highest-priority, longest-waiting
+    free request for me and open it."""
+    now, rules = now_utc(), policy()
+    found = work.next_for(db.session, staff(), now, rules, address=address())
+    item = found.request
+    message = None if item is not None else nothing_to_claim(work.open_counts(db.session, now, rules))
     db.session.commit()
     if item is None:
-        flash("There is nothing waiting in the queue right now.", "info")
+        flash(message, "info")
         return _done()
-    flash(f"Request #{item.id} is yours now. Others can see you are working on it.", "success")
+    if found.still_mine:
+        flash(f"You are still working on request #{item.id}: finish it or release it first.", "info")
+    else:
+        flash(f"Request #{item.id} is yours now. Others can see you are working on it.", "success")
     return _done(item.id)
 
 
