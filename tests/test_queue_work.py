@@ -146,7 +146,7 @@ def test_release_gives_the_item_back(app, people):
     assert audit_actions(app, item) == ["claim", "release"]
 
 
-@pytest.mark.parametrize("outcome", ["booked", "call_back_later", "not_interested", "wrong_number"])
+@pytest.mark.parametrize("outcome", ["booked", "not_interested", "wrong_number"])
 def test_reached_or_wrong_number_closes_the_item(app, people, outcome):
     ana, _, _ = people
     item = factories.callback(app)
@@ -175,6 +175,18 @@ def test_unsuccessful_attempts_close_as_unreachable_after_max_attempts(app, peop
         notes = db.session.scalars(sa.select(CallbackAttempt.note).order_by(CallbackAttempt.id)).all()
     assert notes == [None, "left a message without the clinic name", None]
     assert audit_actions(app, item)[-1] == "reopen"
+
+
+def test_call_back_later_keeps_the_item_open_and_uncounted(make_app):
+    app = make_app(MAX_ATTEMPTS="1")
+    ana = factories.staff(app)
+    item = factories.callback(app)
+    attempt(app, item, ana, "call_back_later", "after work")
+    request = get(app, item)
+    assert (request.status, request.outcome, request.attempts, request.unsuccessful_attempts,
+            request.claimed_by_id) == ("open", None, 1, 0, None)
+    attempt(app, item, ana, "no_answer")  # the one try MAX_ATTEMPTS allows
+    assert (get(app, item).status, get(app, item).outcome) == ("closed", "unreachable")
 
 
 def test_max_attempts_is_a_setting(make_app):

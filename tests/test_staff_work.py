@@ -216,7 +216,10 @@ def test_the_attempt_form_offers_every_outcome_in_a_labelled_group(app, coordina
     assert [fieldset.one("label", **{"for": r.get("id")}).text for r in radios] == [o.label for o in OUTCOMES.values()]
     # Each choice says what it does to the request, read out with it.
     effects = {r.get("value"): fieldset.one("span", id=r.get("aria-describedby")).text for r in radios}
-    assert effects == {key: "closes the request" if o.closes else "back to the queue" for key, o in OUTCOMES.items()}
+    assert effects == {"booked": "closes the request", "call_back_later": "back to the queue, not counted as a try",
+                       "not_interested": "closes the request", "left_voicemail": "back to the queue",
+                       "no_answer": "back to the queue", "wrong_number": "closes the request"}
+    assert fieldset.one("label", **{"for": "outcome-1"}).text == "Reached – asked us to call back later"
     assert form.one("label", **{"for": "note"}).text == "Note about this call (optional)"
 
 
@@ -259,6 +262,28 @@ def test_unreachable_after_max_attempts(app, coordinator):
     assert [a.outcome for a in attempts(app, callback_id)] == ["no_answer", "left_voicemail", "no_answer"]
     rows = [r for r in _queue_rows(coordinator, "?status=closed") if r["Request"].startswith(f"#{callback_id} ")]
     assert rows[0]["Outcome"] == "Closed Unreachable"
+
+
+def test_a_caller_who_asked_to_be_called_later_stays_in_the_queue(make_app):
+    """Reached, and asked for a later call: still open, and not a try toward unreachable."""
+    app = make_app(MAX_ATTEMPTS="1")
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app).signed_in_as("ana@clinic.example")
+    callback_id = add_request(app)
+    for _ in range(2):
+        follow(browser, browser.post(f"/staff/callbacks/{callback_id}/claim"))
+        doc = follow(browser, browser.post(f"/staff/callbacks/{callback_id}/attempts",
+                                           {"outcome": "call_back_later", "note": "after 6 pm"}))
+        assert flashes(doc) == [f"Done: Saved: Reached – asked us to call back later. Request #{callback_id} is "
+                                "back in the queue; they were reached, so this call does not count toward "
+                                "closing it as unreachable."]
+    item = get_request(app, callback_id)
+    assert (item.status, item.outcome, item.closed_at, item.attempts, item.unsuccessful_attempts,
+            item.claimed_by_id) == ("open", None, None, 2, 0, None)
+    assert [a.outcome for a in attempts(app, callback_id)] == ["call_back_later", "call_back_later"]
+    assert ids_in_queue(browser) == [f"#{callback_id}"]
+    tries = browser.page(f"/staff/callbacks/{callback_id}").one("section", **{"aria-labelledby": "attempts-h"})
+    assert tries.text.count("Reached – asked us to call back later") == 2
 
 
 def test_saving_the_same_page_twice_counts_one_attempt(app, coordinator):

@@ -23,17 +23,20 @@ from voiceline.models.callbacks import CLOSED, OPEN
 
 @dataclass(frozen=True)
 class Outcome:
-    key: str
+    key: str  # stored with the attempt and exported: never renamed
     label: str
     closes: bool
+    unsuccessful: bool = False  # counts toward MAX_ATTEMPTS (they were not reached)
 
 
 OUTCOMES: dict[str, Outcome] = {o.key: o for o in (
     Outcome("booked", "Reached – consultation booked", closes=True),
-    Outcome("call_back_later", "Reached – call back later", closes=True),
+    # They were reached and asked for a later call: the request stays in the queue, and
+    # since they were reached it is not a try toward closing it as unreachable.
+    Outcome("call_back_later", "Reached – asked us to call back later", closes=False),
     Outcome("not_interested", "Reached – not interested", closes=True),
-    Outcome("left_voicemail", "Left voicemail", closes=False),
-    Outcome("no_answer", "No answer", closes=False),
+    Outcome("left_voicemail", "Left voicemail", closes=False, unsuccessful=True),
+    Outcome("no_answer", "No answer", closes=False, unsuccessful=True),
     Outcome("wrong_number", "Wrong number", closes=True),
 )}
 UNREACHABLE = "unreachable"  # closed after MAX_ATTEMPTS unsuccessful attempts
@@ -274,9 +277,9 @@ def _hold_for_attempt(session: Session, callback_id: int, staff: StaffUser, now:
 def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: str, note: str | None,
                 now: dt.datetime, policy: Policy, *, actor: str | None = None,
                 address: str | None = None, expected_attempts: int | None = None) -> CallbackRequest:
-    """Record a call attempt. Reached or wrong-number outcomes close the request; after
-    MAX_ATTEMPTS unsuccessful attempts it closes as unreachable; otherwise it goes back to
-    the queue. The coordinator must hold the claim (see _hold_for_attempt).
+    """Record a call attempt. Booked, not interested or wrong number close the request; no
+    answer and voicemail send it back to the queue until MAX_ATTEMPTS of them close it as
+    unreachable; a caller reached who asked for a later call sends it back uncounted. The coordinator must hold the claim (see _hold_for_attempt).
 
     `expected_attempts`, the count the coordinator's page showed, refuses a second save of
     the same page: the first one released the claim, so the claim alone cannot tell."""
@@ -289,7 +292,7 @@ def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: s
     result = OUTCOMES[outcome]
     if result.closes:
         _close(request, outcome, staff, now)
-    else:
+    elif result.unsuccessful:
         request.unsuccessful_attempts += 1
         if request.unsuccessful_attempts >= policy.max_attempts:
             _close(request, UNREACHABLE, staff, now)

@@ -83,6 +83,9 @@ def release(callback_id: int):
 
 def _attempt_message(item, outcome: str) -> str:
     label = work.OUTCOMES[outcome].label
+    if item.status == "open" and not work.OUTCOMES[outcome].unsuccessful:
+        return (f"Saved: {label}. Request #{item.id} is back in the queue; they were reached, so this "
+                "call does not count toward closing it as unreachable.")
     if item.status == "open":
         tries = f"{item.unsuccessful_attempts} of {policy().max_attempts}"
         return (f"Saved: {label}. Request #{item.id} is back in the queue "
