@@ -135,6 +135,38 @@ def test_next_for_opens_what_i_hold_before_claiming_more(app, people):
         assert work.open_counts(db.session, now_utc(), policy(app)) == work.OpenCounts(open=2, being_worked_on=2)
 
 
+def test_next_leaves_a_request_alone_for_retry_after_minutes_after_an_attempt(app, people):
+    """No answer, a voicemail, or "call back later": Next offers the request again only
+    RETRY_AFTER_MINUTES (60) later, in its place in line; by hand it can still be claimed."""
+    ana, ben, _ = people
+    start = now_utc()
+    tried = [factories.callback(app, age=dt.timedelta(hours=9 - i)) for i in range(3)]
+    untried = factories.callback(app, age=dt.timedelta(hours=1))
+    for item, outcome in zip(tried, ("no_answer", "left_voicemail", "call_back_later")):
+        attempt(app, item, ana, outcome, now=start)
+        assert get(app, item).last_attempt_at == start
+    assert run(app, work.claim_next, ben, start + dt.timedelta(minutes=59), policy(app)) == untried
+    assert run(app, work.claim_next, ben, start + dt.timedelta(minutes=59), policy(app)) is None
+    with app.app_context():
+        counts = work.open_counts(db.session, start + dt.timedelta(minutes=59), policy(app))
+        request = db.session.get(CallbackRequest, tried[0])
+        assert work.retry_at(request, start + dt.timedelta(minutes=59), policy(app)) == start + dt.timedelta(hours=1)
+        assert work.retry_at(request, start + dt.timedelta(minutes=60), policy(app)) is None
+    assert counts == work.OpenCounts(open=4, being_worked_on=1, waiting_to_retry=3,
+                                     next_retry_at=start + dt.timedelta(hours=1))
+    run(app, work.claim, tried[1], ana, start + dt.timedelta(minutes=1), policy(app))  # by hand: allowed
+    assert get(app, tried[1]).claimed_by_id == ana.id
+    assert run(app, work.claim_next, ben, start + dt.timedelta(minutes=60), policy(app)) == tried[0]
+
+
+def test_no_retry_delay_when_retry_after_minutes_is_0(make_app):
+    app = make_app(RETRY_AFTER_MINUTES="0")
+    ana = factories.staff(app)
+    item = factories.callback(app)
+    attempt(app, item, ana, "no_answer")
+    assert run(app, work.claim_next, ana, now_utc(), policy(app)) == item
+
+
 def test_release_gives_the_item_back(app, people):
     ana, ben, admin = people
     item = factories.callback(app)

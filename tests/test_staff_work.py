@@ -1,5 +1,8 @@
 """Working the queue from the pages: Next, Claim, Release, attempts, notes, Reopen."""
 
+import datetime as dt
+
+import pytest
 import sqlalchemy as sa
 
 from tests.staff import (
@@ -16,9 +19,30 @@ from tests.staff import (
     table_rows,
 )
 from voiceline.extensions import db
-from voiceline.models import CallbackAttempt, CallbackNote, CallbackRequest
+from voiceline.models import CallbackAttempt, CallbackNote, CallbackRequest, now_utc
 from voiceline.models.callbacks import PRIORITY_MISSED
 from voiceline.queue.work import OUTCOMES
+from voiceline.staff import formatting
+
+
+class Clock:
+    """The staff pages' clock, set by the test: `clock.now += dt.timedelta(minutes=61)`."""
+
+    def __init__(self, monkeypatch):
+        self.now = now_utc()
+        for module in ("queue_views", "work_views"):
+            monkeypatch.setattr(f"voiceline.staff.{module}.now_utc", lambda: self.now)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    return Clock(monkeypatch)
+
+
+def clinic_time(app, when: dt.datetime) -> str:
+    """A time as the pages write it (clinic time)."""
+    with app.app_context():
+        return formatting.clinic_time(when)
 
 
 def attempts(app, callback_id: int) -> list[CallbackAttempt]:
@@ -243,17 +267,19 @@ def test_reaching_them_closes_the_request(app, coordinator):
     assert ids_in_queue(coordinator) == []
 
 
-def test_unreachable_after_max_attempts(app, coordinator):
+def test_unreachable_after_max_attempts(app, coordinator, clock):
     callback_id = add_request(app)
+    again = f" Next offers it again after {clinic_time(app, clock.now + dt.timedelta(minutes=60))}."
     messages = []
     for outcome in ("no_answer", "left_voicemail", "no_answer"):
         follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
         doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": outcome}))
         messages += flashes(doc)
     assert messages == [
-        f"Done: Saved: No answer. Request #{callback_id} is back in the queue (1 of 3 tries without reaching them).",
+        f"Done: Saved: No answer. Request #{callback_id} is back in the queue (1 of 3 tries without reaching them)."
+        + again,
         f"Done: Saved: Left voicemail. Request #{callback_id} is back in the queue "
-        "(2 of 3 tries without reaching them).",
+        "(2 of 3 tries without reaching them)." + again,
         f"Done: Saved: No answer. That was try 3 without reaching them, so request #{callback_id} "
         "is now closed as unreachable.",
     ]
@@ -264,9 +290,10 @@ def test_unreachable_after_max_attempts(app, coordinator):
     assert rows[0]["Outcome"] == "Closed Unreachable"
 
 
-def test_a_caller_who_asked_to_be_called_later_stays_in_the_queue(make_app):
+def test_a_caller_who_asked_to_be_called_later_stays_in_the_queue(make_app, clock):
     """Reached, and asked for a later call: still open, and not a try toward unreachable."""
     app = make_app(MAX_ATTEMPTS="1")
+    again = clinic_time(app, clock.now + dt.timedelta(minutes=60))
     add_staff(app, "ana@clinic.example", "Ana Ortiz")
     browser = StaffClient(app).signed_in_as("ana@clinic.example")
     callback_id = add_request(app)
@@ -276,7 +303,7 @@ def test_a_caller_who_asked_to_be_called_later_stays_in_the_queue(make_app):
                                            {"outcome": "call_back_later", "note": "after 6 pm"}))
         assert flashes(doc) == [f"Done: Saved: Reached – asked us to call back later. Request #{callback_id} is "
                                 "back in the queue; they were reached, so this call does not count toward "
-                                "closing it as unreachable."]
+                                f"closing it as unreachable. Next offers it again after {again}."]
     item = get_request(app, callback_id)
     assert (item.status, item.outcome, item.closed_at, item.attempts, item.unsuccessful_attempts,
             item.claimed_by_id) == ("open", None, None, 2, 0, None)
@@ -393,3 +420,43 @@ def test_reopen_refused_while_the_phone_has_another_open_request(app, admin):
     doc = follow(admin, admin.post(f"/staff/callbacks/{closed}/reopen"))
     assert flashes(doc) == [f"Not done: This phone already has an open request (#{open_now}); work that one instead."]
     assert get_request(app, closed).status == "closed"
+
+
+# ---- the retry delay ------------------------------------------------------------------------------------
+def test_next_waits_an_hour_after_a_call_but_the_queue_still_lists_it(app, coordinator, clock):
+    """After no answer (or a voicemail, or "call back later") Next leaves the caller alone for
+    RETRY_AFTER_MINUTES; the queue lists them, marked; by hand they can still be claimed."""
+    first = add_request(app, created_at=ago(hours=3))
+    second = add_request(app, created_at=ago(hours=2))
+    called_at = clock.now
+    again = clinic_time(app, called_at + dt.timedelta(minutes=60))
+    for expected in (first, second):
+        assert coordinator.post("/staff/next").headers["Location"] == f"/staff/callbacks/{expected}"
+        coordinator.get(f"/staff/callbacks/{expected}")
+        doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{expected}/attempts", {"outcome": "no_answer"}))
+        due = clinic_time(app, clock.now + dt.timedelta(minutes=60))
+        assert flashes(doc)[0].endswith(f"Next offers it again after {due}.")
+        assert get_request(app, expected).last_attempt_at == clock.now
+        clock.now += dt.timedelta(minutes=5)
+
+    doc = follow(coordinator, coordinator.post("/staff/next"))
+    assert flashes(doc) == [f"Note: Nothing to call yet. Of the 2 open requests: 2 tried in the last 60 minutes. "
+                            f"Next offers one again after {again}; you can still open one and claim it."]
+    assert all(get_request(app, c).claimed_by_id is None for c in (first, second))
+    rows = {r["Request"].split()[0]: r for r in table_rows(doc, "queue-table")}
+    assert f"Try again after {again}" in rows[f"#{first}"]["Waiting"]
+    later = clinic_time(app, called_at + dt.timedelta(minutes=65))
+    assert f"Try again after {later}" in rows[f"#{second}"]["Waiting"]
+    tag = doc.one("table", class_="queue-table").find_all("span", class_="tag-retry")[0]
+    assert tag.one("time").get("datetime") == (called_at + dt.timedelta(minutes=60)).isoformat()
+
+    # By hand it can still be claimed and called.
+    doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{second}/claim"))
+    assert doc.one("p", id="retry-at").text.endswith(f"Next skips it until {later}. You can still claim it and call now.")
+    assert doc.find("form", id="log-attempt") is not None
+    coordinator.post(f"/staff/callbacks/{second}/release")
+
+    clock.now = called_at + dt.timedelta(minutes=60)  # the first is due again; the second not yet
+    assert coordinator.post("/staff/next").headers["Location"] == f"/staff/callbacks/{first}"
+    rows = {r["Request"].split()[0]: r for r in _queue_rows(coordinator)}
+    assert "Try again" not in rows[f"#{first}"]["Waiting"] and "Try again" in rows[f"#{second}"]["Waiting"]

@@ -72,19 +72,35 @@ class NotClaimed(QueueError):
 
 @dataclass(frozen=True)
 class Policy:
-    """The queue's settings: CLAIM_TIMEOUT_MINUTES and MAX_ATTEMPTS."""
+    """The queue's settings: CLAIM_TIMEOUT_MINUTES, MAX_ATTEMPTS and RETRY_AFTER_MINUTES."""
 
     claim_timeout: dt.timedelta
     max_attempts: int
+    retry_after: dt.timedelta  # Next leaves a request alone this long after an attempt
 
     @classmethod
     def from_config(cls, config) -> Policy:
-        return cls(dt.timedelta(minutes=config["CLAIM_TIMEOUT_MINUTES"]), config["MAX_ATTEMPTS"])
+        return cls(dt.timedelta(minutes=config["CLAIM_TIMEOUT_MINUTES"]), config["MAX_ATTEMPTS"],
+                   dt.timedelta(minutes=config["RETRY_AFTER_MINUTES"]))
 
 
 def claim_is_live(request: CallbackRequest, now: dt.datetime, policy: Policy) -> bool:
     return (request.claimed_by_id is not None and request.claimed_at is not None
             and request.claimed_at > now - policy.claim_timeout)
+
+
+def retry_at(request: CallbackRequest, now: dt.datetime, policy: Policy) -> dt.datetime | None:
+    """When Next offers this open request again, if its last attempt was too recent; else None."""
+    if request.status != OPEN or request.last_attempt_at is None:
+        return None
+    due = request.last_attempt_at + policy.retry_after
+    return due if due > now else None
+
+
+def _due(now: dt.datetime, policy: Policy):
+    """SQL: never tried, or tried at least RETRY_AFTER_MINUTES ago (retry_at is None)."""
+    return sa.or_(CallbackRequest.last_attempt_at.is_(None),
+                  CallbackRequest.last_attempt_at <= now - policy.retry_after)
 
 
 def held_by(staff_id: int, now: dt.datetime, policy: Policy):
@@ -151,12 +167,14 @@ def claim(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime
 
 def claim_next(session: Session, staff: StaffUser, now: dt.datetime, policy: Policy,
                *, actor: str | None = None, address: str | None = None) -> CallbackRequest | None:
-    """Claim the highest-priority, oldest claimable request for `staff`; None if the queue is empty."""
+    """Claim the highest-priority, oldest claimable request for `staff` that is not waiting out
+    RETRY_AFTER_MINUTES since its last attempt; None if there is none. (Claimed by hand, from
+    its page, a request can be called again at any time.)"""
     postgres = session.get_bind().dialect.name == "postgresql"
     for _ in range(20):  # each miss means someone else won that row; try the next one
         candidate = (
             sa.select(CallbackRequest.id)
-            .where(_claimable(now, policy))
+            .where(_claimable(now, policy), _due(now, policy))
             .order_by(CallbackRequest.priority, CallbackRequest.created_at, CallbackRequest.id)
             .limit(1)
         )
@@ -204,18 +222,25 @@ def next_for(session: Session, staff: StaffUser, now: dt.datetime, policy: Polic
 
 @dataclass(frozen=True)
 class OpenCounts:
-    """Why Next found nothing: how many requests are open, and how many of them are held."""
+    """Why Next found nothing: how many requests are open, how many of them are held, and how
+    many of the rest wait out RETRY_AFTER_MINUTES (the first of those until `next_retry_at`)."""
 
     open: int
     being_worked_on: int
+    waiting_to_retry: int = 0
+    next_retry_at: dt.datetime | None = None
 
 
 def open_counts(session: Session, now: dt.datetime, policy: Policy) -> OpenCounts:
     live = sa.and_(CallbackRequest.claimed_by_id.is_not(None), CallbackRequest.claimed_at > now - policy.claim_timeout)
-    total, held = session.execute(
-        sa.select(sa.func.count(), sa.func.count(sa.case((live, 1)))).where(CallbackRequest.status == OPEN)
+    waiting = sa.and_(sa.not_(live), sa.not_(_due(now, policy)))
+    total, held, waiting_count, first_tried = session.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.case((live, 1))), sa.func.count(sa.case((waiting, 1))),
+                  sa.func.min(sa.case((waiting, CallbackRequest.last_attempt_at))))
+        .where(CallbackRequest.status == OPEN)
     ).one()
-    return OpenCounts(total, held)
+    next_retry = first_tried + policy.retry_after if first_tried is not None else None
+    return OpenCounts(total, held, waiting_count, next_retry)
 
 
 def release(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime, policy: Policy,
@@ -289,6 +314,7 @@ def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: s
     note = (note or "").strip()[:NOTE_LIMIT] or None
     session.add(CallbackAttempt(callback_id=callback_id, staff_id=staff.id, at=now, outcome=outcome, note=note))
     request.attempts += 1
+    request.last_attempt_at = now
     result = OUTCOMES[outcome]
     if result.closes:
         _close(request, outcome, staff, now)

@@ -48,6 +48,7 @@ class Row:
     outcome: str | None
     holder: str | None
     mine: bool
+    retry_at: dt.datetime | None  # Next skips it until then (tried less than RETRY_AFTER_MINUTES ago)
     crisis: bool = False  # this caller pressed the crisis key on some call
     called_from_searched: bool = False  # found by the number they called from, not this one
 
@@ -82,6 +83,7 @@ def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rule
         outcome=work.FINAL_OUTCOME_LABELS.get(item.outcome or "", item.outcome),
         holder=holder.name if holder is not None else None,
         mine=holder is not None and holder.id == current_user.id,
+        retry_at=work.retry_at(item, now, rules),
         crisis=crisis, called_from_searched=called_from_searched,
     )
 
@@ -121,7 +123,8 @@ def queue():
     return render_template("staff/queue.html", form=form, find=find, filters=filters, page=page, now=now,
                            rows=rows, args=args,
                            searched=last_four(wanted) if wanted else None, page_has_errors=bool(find.errors),
-                           sla_hours=current_app.config["CALLBACK_SLA_HOURS"]), 400 if find.errors else 200
+                           sla_hours=current_app.config["CALLBACK_SLA_HOURS"],
+                           retry_minutes=current_app.config["RETRY_AFTER_MINUTES"]), 400 if find.errors else 200
 
 
 # ---- one request ---------------------------------------------------------------------------------
@@ -188,6 +191,7 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
         max_attempts=rules.max_attempts, outcome_labels=work.FINAL_OUTCOME_LABELS,
         outcome_effects={key: words.outcome_effect(o) for key, o in work.OUTCOMES.items()},
         claim_minutes=current_app.config["CLAIM_TIMEOUT_MINUTES"],
+        retry_at=work.retry_at(item, now, rules),
         messages=messages(item, history.recordings),
         playback=bool(current_app.config["TWILIO_ACCOUNT_SID"]),
         other_requests=[(other, answers.reason_words(other.reason), shown(other.phone))
