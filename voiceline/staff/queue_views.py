@@ -1,8 +1,10 @@
 """Reading the queue: the list, one request with its history, its voice message, safety events.
 
-Every look at a caller's record is audited. GET views record and commit first, then read:
-committing expires what was loaded, and a lazy load after that (several relationships are
-lazy="raise") would fail the page.
+Every look at a caller's record is audited, and nothing is sent before its entry is
+committed. The request page records and commits first, then reads: committing expires what
+was loaded, and a lazy load after that (several relationships are lazy="raise") would fail
+the page. The lists read first, because their entries name what they show: their rows are
+plain values, built before the commit.
 """
 
 from __future__ import annotations
@@ -103,13 +105,6 @@ def queue():
         filters = listing.Filters(status=form.value("status"), reason=form.value("reason") or None,
                                   language=form.value("language") or None, mine=bool(form.value("mine")))
         page_number = requested_page()
-    # The audit log keeps what was searched for as lists do: the last four digits.
-    shown = {"status": filters.status, "reason": filters.reason, "language": filters.language,
-             "mine": filters.mine or None, "phone": mask(filters.phone) if filters.phone else None,
-             "page": page_number}
-    audit.record(db.session, "list_callbacks", staff=staff(), address=address(),
-                 detail={k: v for k, v in shown.items() if v is not None})
-    db.session.commit()
     now = now_utc()
     rules = policy()
     page = listing.queue_page(db.session, filters, staff(), now, rules, page=page_number)
@@ -118,6 +113,14 @@ def queue():
     rows = [row(item, now, questions, rules, crisis=item.id in crisis,
                 called_from_searched=bool(wanted) and not listing.phone_is(item.phone, wanted))
             for item in page.items]
+    # The audit log keeps what was searched for as lists do (the last four digits), and which
+    # requests the page showed.
+    shown = {"status": filters.status, "reason": filters.reason, "language": filters.language,
+             "mine": filters.mine or None, "phone": mask(filters.phone) if filters.phone else None,
+             "page": page_number, "callback_ids": [r.id for r in rows]}
+    audit.record(db.session, "list_callbacks", staff=staff(), address=address(),
+                 detail={k: v for k, v in shown.items() if v is not None})
+    db.session.commit()
     args = {k: v for k, v in {"status": filters.status, "reason": filters.reason, "language": filters.language,
                               "mine": "y" if filters.mine else None}.items() if v}
     return render_template("staff/queue.html", form=form, find=find, filters=filters, page=page, now=now,
@@ -209,26 +212,47 @@ def detail(callback_id: int):
     return render_detail(callback_id)
 
 
+# Safari asks for the first two bytes of audio before it asks for the rest from byte 0.
+PROBE_BYTES = 2
+
+
+def starts_a_play() -> bool:
+    """This request starts a play of the message: the whole file, or a range from its first
+    byte (not Safari's two-byte probe). A player's later ranges, for the rest of the same play
+    or for seeking, are not new plays."""
+    ranges = request.range
+    if ranges is None:  # no Range header (or one the response ignores): the whole file
+        return True
+    start, stop = ranges.ranges[0]
+    return start == 0 and (stop is None or stop > PROBE_BYTES)
+
+
 @bp.get("/callbacks/<int:callback_id>/recordings/<recording_sid>")
 def recording(callback_id: int, recording_sid: str):
     """The voice message, fetched from Twilio with the account's credentials and passed on:
-    staff never see (or need) the Twilio URL."""
+    staff never see (or need) the Twilio URL. Audited once per play, once it was fetched (a
+    fetch that failed is audited as that)."""
     item = db.get_or_404(CallbackRequest, callback_id)
     if not listing.recording_belongs(db.session, item, recording_sid):
         return render_template("staff/error.html", title="No such message",
                                message="This request has no voice message with that name."), 404
-    audit.record(db.session, "play_recording", staff=staff(), callback_id=callback_id, address=address(),
-                 detail={"recording_sid": recording_sid})
-    db.session.commit()
+    played = {"staff": staff(), "callback_id": callback_id, "address": address(),
+              "detail": {"recording_sid": recording_sid}}
     try:
         audio = twilio_api.recording_audio(current_app, recording_sid)
     except twilio_api.RecordingUnavailable as exc:
         current_app.logger.warning("recording unavailable: %s", exc,
                                    extra={"callback_id": callback_id, "recording_sid": recording_sid})
+        if starts_a_play():
+            audit.record(db.session, "play_recording_failed", **played)
+            db.session.commit()
         return render_template("staff/error.html", title="The voice message cannot be played right now",
                                message="It could not be fetched from Twilio just now. Try again in a few "
                                        "minutes; if it keeps happening, tell an admin.",
                                detail=str(exc), back=callback_id), 503
+    if starts_a_play():
+        audit.record(db.session, "play_recording", **played)
+        db.session.commit()
     response = Response(audio, mimetype="audio/mpeg",
                         headers={"Content-Disposition": f'inline; filename="message-{callback_id}.mp3"'})
     # Byte ranges: Safari (iPads at the front desk) will not play audio served without them.
@@ -239,9 +263,6 @@ def recording(callback_id: int, recording_sid: str):
 @bp.get("/safety-events")
 def safety_events():
     page_number = requested_page()
-    audit.record(db.session, "view_safety_events", staff=staff(), address=address(),
-                 detail={"page": page_number})
-    db.session.commit()
     page = paginate(sa.select(SafetyEvent).order_by(SafetyEvent.at.desc(), SafetyEvent.id.desc()),
                     page_number, SAFETY_PER_PAGE)
     phones = {event.caller for event in page.items if event.caller}
@@ -255,4 +276,7 @@ def safety_events():
                "language": answers.LANGUAGES.get(e.language or "", "Not chosen"), "dialed": e.dialed,
                "status": words.dial_status(e.dial_status), "callback_id": requests.get(e.caller or "")}
               for e in page.items]
+    audit.record(db.session, "view_safety_events", staff=staff(), address=address(),
+                 detail={"page": page_number, "event_ids": [e.id for e in page.items]})
+    db.session.commit()
     return render_template("staff/safety.html", page=page, events=events)

@@ -34,6 +34,7 @@ AUDIT_ACTIONS = {
     "sign_out": "Signed out",
     "view_callback": "Viewed a request",
     "play_recording": "Played a voice message",
+    "play_recording_failed": "Could not play a voice message (Twilio did not give it)",
     "claim": "Claimed a request",
     "release": "Released a request",
     "attempt": "Logged a call attempt",
