@@ -106,7 +106,7 @@ def seed(url: str, total: int, prompts_version: str, seed_value: int = 7) -> dic
                 "created_at": created,
                 "updated_at": created,
                 "claimed_by_id": None, "claimed_at": None,
-                "attempts": 0, "unsuccessful_attempts": 0,
+                "attempts": 0, "unsuccessful_attempts": 0, "last_attempt_at": None,
                 "closed_at": None, "outcome": None, "closed_by_id": None,
             }
             if is_open:
@@ -118,12 +118,14 @@ def seed(url: str, total: int, prompts_version: str, seed_value: int = 7) -> dic
                     row.update(claimed_by_id=rng.choice(staff_ids), claimed_at=now - dt.timedelta(hours=2))
                 tries = rng.choice((0, 0, 0, 1, 2))
                 row.update(attempts=tries, unsuccessful_attempts=tries)
+                if tries:  # some tried within RETRY_AFTER_MINUTES (60): Next must skip those
+                    row.update(last_attempt_at=max(created, now - dt.timedelta(minutes=rng.uniform(1, 600))))
             else:
                 closed = created + dt.timedelta(seconds=rng.uniform(3600, 72 * 3600))
                 outcome = rng.choice(outcomes)
                 tries = 3 if outcome == UNREACHABLE else rng.randint(1, 3)
                 row.update(closed_at=closed, outcome=outcome, closed_by_id=rng.choice(staff_ids),
-                           attempts=tries, unsuccessful_attempts=tries - 1 if outcome != UNREACHABLE else tries,
+                           last_attempt_at=closed, attempts=tries, unsuccessful_attempts=tries - 1 if outcome != UNREACHABLE else tries,
                            updated_at=closed)
             batch.append(row)
             if len(batch) >= 5000:
@@ -298,9 +300,12 @@ def measure_http(port: int, routes: dict[str, str], iterations: int, probe=None)
     for i in range(iterations + 3):
         status, headers, _, elapsed = browser.request("POST", routes["next"], {"csrf_token": token})
         statuses[status] = statuses.get(status, 0) + 1
-        landed.add(urlsplit(headers.get("Location", "")).path)
+        opened = urlsplit(headers.get("Location", "")).path
+        landed.add(opened)
         if i >= 3:
             samples.append(elapsed)
+        if opened.startswith("/staff/callbacks/"):  # untimed: give it back, or the next Next just reopens it
+            browser.request("POST", opened + "/release", {"csrf_token": token})
     results["POST /staff/next"] = {**_stats(samples), "statuses": statuses, "distinct_redirects": len(landed)}
     if probe:
         peaks["after Next"] = probe()

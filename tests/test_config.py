@@ -114,6 +114,9 @@ def test_create_app_refuses_to_start_without_secret_key(tmp_path):
         ("CLAIM_TIMEOUT_MINUTES", "-1"),
         ("MAX_ATTEMPTS", "2.5"),
         ("MAX_ATTEMPTS", "21"),
+        ("RETRY_AFTER_MINUTES", "-1"),
+        ("RETRY_AFTER_MINUTES", "1441"),
+        ("RETRY_AFTER_MINUTES", "an hour"),
         ("SESSION_IDLE_MINUTES", "ten"),
         ("DB_STATEMENT_TIMEOUT_MS", "600001"),
     ],
@@ -128,6 +131,8 @@ def test_malformed_setting_names_the_variable(tmp_path, name, value):
     [
         ("DIAL_TIMEOUT_SECONDS", "abc", "DIAL_TIMEOUT_SECONDS: expected a whole number, got 'abc'"),
         ("DIAL_TIMEOUT_SECONDS", "61", "DIAL_TIMEOUT_SECONDS: must be between 5 and 60, got 61"),
+        ("RETRY_AFTER_MINUTES", "1441", "RETRY_AFTER_MINUTES: must be between 0 and 1440, got 1441"),
+        ("RETRY_AFTER_MINUTES", "soon", "RETRY_AFTER_MINUTES: expected a whole number, got 'soon'"),
         ("BUSINESS_HOURS", "Funday 08:00-18:00", "BUSINESS_HOURS: unknown day 'Funday'"),
         ("HOLIDAYS", "Xmas", "HOLIDAYS: expected US, none or dates like 2026-12-24, got 'Xmas'"),
         ("CLINIC_TIMEZONE", "Mars/Olympus", "CLINIC_TIMEZONE: unknown time zone 'Mars/Olympus'"),
@@ -152,6 +157,8 @@ def test_malformed_setting_messages(tmp_path, name, value, message):
         ("DIAL_TIMEOUT_SECONDS", "60", 60),
         ("DIAL_TIMEOUT_SECONDS", " 30 ", 30),
         ("MAX_ATTEMPTS", "20", 20),
+        ("RETRY_AFTER_MINUTES", "0", 0),  # no delay
+        ("RETRY_AFTER_MINUTES", " 1440 ", 1440),
         ("PATIENT_SERVICES_NUMBER", "1-888-566-8774", "+18885668774"),
         ("CRISIS_LINE_NUMBER", "988", "988"),
         ("CRISIS_LINE_FALLBACK_NUMBER", "none", None),
@@ -176,6 +183,7 @@ def test_defaults(tmp_path):
     assert settings["TWILIO_ACCOUNT_SID"] is None
     assert settings["LOG_LEVEL"] == "INFO"
     assert (settings["DIAL_TIMEOUT_SECONDS"], settings["RECORDING_MAX_SECONDS"], settings["MAX_ATTEMPTS"]) == (25, 120, 3)
+    assert settings["RETRY_AFTER_MINUTES"] == 60
     hours = settings["BUSINESS_HOURS"]
     assert isinstance(hours, BusinessHours)
     assert (hours.mode, hours.source, hours.holidays.federal) == ("weekly", "Mon-Fri 08:00-18:00", True)

@@ -1,5 +1,7 @@
 """Migrations: the head is the newest file, and the migrated schema is exactly the models."""
 
+import datetime as dt
+import os
 import re
 from pathlib import Path
 
@@ -9,11 +11,13 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask_migrate import Migrate
+from flask_migrate import Migrate, downgrade, upgrade
 
 from voiceline import init_migrations
 from voiceline.extensions import db
 from voiceline.health import SCHEMA_REVISION
+from voiceline.models import CallbackRequest
+from tests.conftest import _postgres_database
 
 VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
 
@@ -78,3 +82,59 @@ def test_migrated_database_matches_the_models(app):
 def test_migrate_directory_is_absolute(app):
     assert Path(app.extensions["migrate"].directory).is_absolute()
     assert isinstance(app.extensions["migrate"].migrate, Migrate)
+
+
+@pytest.fixture
+def fresh_database_url(database_url, tmp_path):
+    """An empty database on the same backend as this run's test database."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    admin, name, url = _postgres_database(os.environ["TEST_DATABASE_URL"])
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _columns(app) -> set[str]:
+    return {c["name"] for c in sa.inspect(db.engine).get_columns("callbacks")}
+
+
+def test_0005_last_attempt_at_backfilled_from_attempts_and_downgrades(make_app, fresh_database_url):
+    app = make_app(DATABASE_URL=fresh_database_url)
+    init_migrations(app)
+    at = [dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC), dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)]
+    with app.app_context():
+        upgrade(revision="0004_retention")
+        assert "last_attempt_at" not in _columns(app)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO staff_users (email, name, role, password_hash, active, session_version, "
+                                 "created_at) VALUES ('ana@clinic.example', 'Ana', 'coordinator', 'x', :t, 1, :at)"),
+                         {"t": True, "at": at[0]})
+            for phone in ("+16175550101", "+16175550102"):
+                conn.execute(sa.text(
+                    "INSERT INTO callbacks (phone, status, language, reason, requested_by_caller, missed, priority, "
+                    "answers, call_sid, prompts_version, created_at, updated_at, attempts, unsuccessful_attempts) "
+                    "VALUES (:phone, 'open', 'en', 'general', :t, :f, 10, '{}', :sid, 'test', :at, :at, 0, 0)"),
+                    {"phone": phone, "sid": "CA" + phone[-4:], "at": at[0], "t": True, "f": False})
+            tried = conn.scalar(sa.text("SELECT id FROM callbacks WHERE phone = '+16175550101'"))
+            for when in at:  # stored as the models store them (naive UTC on SQLite)
+                value = when.replace(tzinfo=None) if conn.dialect.name == "sqlite" else when
+                conn.execute(sa.text("INSERT INTO callback_attempts (callback_id, staff_id, at, outcome) "
+                                     "VALUES (:c, (SELECT id FROM staff_users), :at, 'no_answer')"),
+                             {"c": tried, "at": value})
+        upgrade()
+        assert db.session.scalar(sa.text("SELECT version_num FROM alembic_version")) == SCHEMA_REVISION
+        stored = dict(db.session.execute(sa.select(CallbackRequest.phone, CallbackRequest.last_attempt_at)).all())
+        db.session.rollback()
+        assert stored == {"+16175550101": at[1], "+16175550102": None}
+
+        downgrade(revision="0004_retention")
+        assert "last_attempt_at" not in _columns(app)
+        # The one open request per phone is still enforced after the downgrade.
+        indexes = {i["name"]: i for i in sa.inspect(db.engine).get_indexes("callbacks")}
+        assert indexes["uq_callbacks_open_phone"]["unique"]
+        upgrade()
+        assert "last_attempt_at" in _columns(app)
+        db.engine.dispose()

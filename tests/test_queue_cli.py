@@ -83,3 +83,16 @@ def test_disabled_staff_cannot_work_the_queue(app, runner):
     invoke(runner, "staff", "disable", "ana@clinic.example")
     code, out = invoke(runner, "callbacks", "next", "--staff", "ana@clinic.example")
     assert code != 0 and "disabled" in out
+
+
+def test_next_shows_the_request_i_am_still_working_on(app, runner):
+    factories.staff(app, "ana@clinic.example")
+    first = factories.callback(app, phone="+16175550101")
+    factories.callback(app, phone="+16175550102", age=__import__("datetime").timedelta(minutes=5))
+    invoke(runner, "callbacks", "next", "--staff", "ana@clinic.example")
+    result = runner.invoke(args=["callbacks", "next", "--staff", "ana@clinic.example"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["id"] == first
+    assert result.stderr == f"Still working on request #{first}: finish it or release it first.\n"
+    with app.app_context():
+        claims = db.session.scalars(sa.select(AuditEntry.callback_id).where(AuditEntry.action == "claim")).all()
+    assert claims == [first]

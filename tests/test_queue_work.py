@@ -42,6 +42,13 @@ def run(app, fn, *args, **kwargs):
             raise
 
 
+def attempt(app, item, who, outcome, note=None, now=None):
+    """A coordinator's call as the pages make it: claim the request, then save how it went."""
+    now = now or now_utc()
+    run(app, work.claim, item, who, now, policy(app))
+    return run(app, work.log_attempt, item, who, outcome, note, now, policy(app))
+
+
 def audit_actions(app, callback_id=None):
     with app.app_context():
         stmt = sa.select(AuditEntry.action).order_by(AuditEntry.id)
@@ -106,6 +113,60 @@ def test_next_skips_items_claimed_by_others(app, people):
     assert audit_actions(app, second) == ["claim"]
 
 
+def test_next_for_opens_what_i_hold_before_claiming_more(app, people):
+    ana, ben, _ = people
+    first = factories.callback(app, age=dt.timedelta(hours=9))
+    second = factories.callback(app, age=dt.timedelta(hours=1))
+
+    def next_for(who, now=None):
+        with app.app_context():
+            found = work.next_for(db.session, db.session.get(StaffUser, who.id), now or now_utc(), policy(app))
+            db.session.commit()
+            return (found.request.id if found.request else None), found.still_mine
+
+    assert next_for(ana) == (first, False)
+    assert next_for(ana) == (first, True)
+    assert next_for(ben) == (second, False)
+    assert next_for(ben) == (second, True)
+    assert audit_actions(app) == ["claim", "claim"]
+    # A lapsed claim is not held: Next claims afresh (here the same request, first in line).
+    assert next_for(ana, now_utc() + dt.timedelta(minutes=31)) == (first, False)
+    with app.app_context():
+        assert work.open_counts(db.session, now_utc(), policy(app)) == work.OpenCounts(open=2, being_worked_on=2)
+
+
+def test_next_leaves_a_request_alone_for_retry_after_minutes_after_an_attempt(app, people):
+    """No answer, a voicemail, or "call back later": Next offers the request again only
+    RETRY_AFTER_MINUTES (60) later, in its place in line; by hand it can still be claimed."""
+    ana, ben, _ = people
+    start = now_utc()
+    tried = [factories.callback(app, age=dt.timedelta(hours=9 - i)) for i in range(3)]
+    untried = factories.callback(app, age=dt.timedelta(hours=1))
+    for item, outcome in zip(tried, ("no_answer", "left_voicemail", "call_back_later")):
+        attempt(app, item, ana, outcome, now=start)
+        assert get(app, item).last_attempt_at == start
+    assert run(app, work.claim_next, ben, start + dt.timedelta(minutes=59), policy(app)) == untried
+    assert run(app, work.claim_next, ben, start + dt.timedelta(minutes=59), policy(app)) is None
+    with app.app_context():
+        counts = work.open_counts(db.session, start + dt.timedelta(minutes=59), policy(app))
+        request = db.session.get(CallbackRequest, tried[0])
+        assert work.retry_at(request, start + dt.timedelta(minutes=59), policy(app)) == start + dt.timedelta(hours=1)
+        assert work.retry_at(request, start + dt.timedelta(minutes=60), policy(app)) is None
+    assert counts == work.OpenCounts(open=4, being_worked_on=1, waiting_to_retry=3,
+                                     next_retry_at=start + dt.timedelta(hours=1))
+    run(app, work.claim, tried[1], ana, start + dt.timedelta(minutes=1), policy(app))  # by hand: allowed
+    assert get(app, tried[1]).claimed_by_id == ana.id
+    assert run(app, work.claim_next, ben, start + dt.timedelta(minutes=60), policy(app)) == tried[0]
+
+
+def test_no_retry_delay_when_retry_after_minutes_is_0(make_app):
+    app = make_app(RETRY_AFTER_MINUTES="0")
+    ana = factories.staff(app)
+    item = factories.callback(app)
+    attempt(app, item, ana, "no_answer")
+    assert run(app, work.claim_next, ana, now_utc(), policy(app)) == item
+
+
 def test_release_gives_the_item_back(app, people):
     ana, ben, admin = people
     item = factories.callback(app)
@@ -117,11 +178,11 @@ def test_release_gives_the_item_back(app, people):
     assert audit_actions(app, item) == ["claim", "release"]
 
 
-@pytest.mark.parametrize("outcome", ["booked", "call_back_later", "not_interested", "wrong_number"])
+@pytest.mark.parametrize("outcome", ["booked", "not_interested", "wrong_number"])
 def test_reached_or_wrong_number_closes_the_item(app, people, outcome):
     ana, _, _ = people
     item = factories.callback(app)
-    run(app, work.log_attempt, item, ana, outcome, "spoke with them", now_utc(), policy(app))
+    attempt(app, item, ana, outcome, "spoke with them")
     request = get(app, item)
     assert (request.status, request.outcome, request.attempts, request.closed_by_id) == ("closed", outcome, 1, ana.id)
     assert request.closed_at is not None and request.claimed_by_id is None
@@ -130,11 +191,11 @@ def test_reached_or_wrong_number_closes_the_item(app, people, outcome):
 def test_unsuccessful_attempts_close_as_unreachable_after_max_attempts(app, people):
     ana, ben, admin = people
     item = factories.callback(app)
-    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    attempt(app, item, ana, "no_answer")
     request = get(app, item)
     assert (request.status, request.attempts, request.claimed_by_id) == ("open", 1, None)  # back in the queue
-    run(app, work.log_attempt, item, ben, "left_voicemail", "left a message without the clinic name", now_utc(), policy(app))
-    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    attempt(app, item, ben, "left_voicemail", "left a message without the clinic name")
+    attempt(app, item, ana, "no_answer")
     request = get(app, item)
     assert (request.status, request.outcome, request.attempts) == ("closed", "unreachable", 3)
     with pytest.raises(work.AlreadyClosed):
@@ -148,11 +209,23 @@ def test_unsuccessful_attempts_close_as_unreachable_after_max_attempts(app, peop
     assert audit_actions(app, item)[-1] == "reopen"
 
 
+def test_call_back_later_keeps_the_item_open_and_uncounted(make_app):
+    app = make_app(MAX_ATTEMPTS="1")
+    ana = factories.staff(app)
+    item = factories.callback(app)
+    attempt(app, item, ana, "call_back_later", "after work")
+    request = get(app, item)
+    assert (request.status, request.outcome, request.attempts, request.unsuccessful_attempts,
+            request.claimed_by_id) == ("open", None, 1, 0, None)
+    attempt(app, item, ana, "no_answer")  # the one try MAX_ATTEMPTS allows
+    assert (get(app, item).status, get(app, item).outcome) == ("closed", "unreachable")
+
+
 def test_max_attempts_is_a_setting(make_app):
     app = make_app(MAX_ATTEMPTS="1")
     ana = factories.staff(app)
     item = factories.callback(app)
-    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    attempt(app, item, ana, "no_answer")
     assert get(app, item).outcome == "unreachable"
 
 
@@ -163,6 +236,34 @@ def test_attempt_on_an_item_someone_else_holds_is_refused(app, people):
     with pytest.raises(work.ClaimedByOther):
         run(app, work.log_attempt, item, ben, "booked", None, now_utc(), policy(app))
     assert get(app, item).attempts == 0
+
+
+def test_an_attempt_needs_the_claim(app, people):
+    """Whoever has not claimed the request was never shown its number: their save is refused."""
+    ana, _, _ = people
+    item = factories.callback(app)
+    with pytest.raises(work.NotClaimed, match="claim this request before you call"):
+        run(app, work.log_attempt, item, ana, "booked", None, now_utc(), policy(app))
+    request = get(app, item)
+    assert (request.status, request.attempts, request.claimed_by_id) == ("open", 0, None)
+    with app.app_context():
+        assert db.session.scalars(sa.select(CallbackAttempt)).all() == []
+    assert audit_actions(app, item) == []
+
+
+def test_my_lapsed_claim_still_saves_while_nobody_else_took_it(app, people):
+    ana, ben, _ = people
+    item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc() - dt.timedelta(minutes=45), policy(app))  # a long call
+    run(app, work.log_attempt, item, ana, "booked", None, now_utc(), policy(app))
+    assert (get(app, item).status, get(app, item).closed_by_id) == ("closed", ana.id)
+    # Once someone else has taken it, the lapsed claim is not enough.
+    other = factories.callback(app)
+    run(app, work.claim, other, ana, now_utc() - dt.timedelta(minutes=45), policy(app))
+    run(app, work.claim, other, ben, now_utc(), policy(app))
+    with pytest.raises(work.ClaimedByOther, match="Ben is working on this request"):
+        run(app, work.log_attempt, other, ana, "booked", None, now_utc(), policy(app))
+    assert get(app, other).attempts == 0
 
 
 def test_only_admins_reopen_and_never_beside_another_open_request(app, people):
@@ -190,6 +291,7 @@ def test_unknown_item_or_outcome(app, people):
     with pytest.raises(work.NotFound):
         run(app, work.claim, 999999, ana, now_utc(), policy(app))
     item = factories.callback(app)
+    run(app, work.claim, item, ana, now_utc(), policy(app))
     with pytest.raises(work.QueueError, match="Unknown outcome"):
         run(app, work.log_attempt, item, ana, "maybe", None, now_utc(), policy(app))
 
@@ -278,8 +380,7 @@ def test_renewing_my_claim_is_not_audited_as_a_new_claim(app, people):
     ana, _, _ = people
     item = factories.callback(app)
     run(app, work.claim, item, ana, now_utc(), policy(app))
-    run(app, work.claim, item, ana, now_utc(), policy(app))  # opening it again keeps it mine
-    run(app, work.log_attempt, item, ana, "no_answer", None, now_utc(), policy(app))
+    attempt(app, item, ana, "no_answer")  # its claim renews the one I hold
     assert audit_actions(app, item) == ["claim", "attempt"]
     # A lapsed claim taken again is a new claim.
     run(app, work.claim, item, ana, now_utc() - dt.timedelta(hours=1), policy(app))

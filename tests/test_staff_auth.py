@@ -273,6 +273,38 @@ def test_pages_are_not_cached_or_framed(coordinator):
         assert link.get("href").startswith("/staff/static/")  # no external assets
 
 
+STAFF_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy",
+                 "Strict-Transport-Security", "Cache-Control")
+
+
+def _protected(response) -> dict[str, str]:
+    return {name: response.headers.get(name) for name in STAFF_HEADERS}
+
+
+@pytest.mark.parametrize(("method", "path", "status", "signed_in"), [
+    ("GET", "/staff/no-such-page", 404, True),  # no staff route matched: the app's 404 handler
+    ("GET", "/staff/no-such-page", 404, False),
+    ("GET", "/staff/next", 405, True),  # a POST-only route
+    ("GET", "/staff", 308, False),  # to /staff/
+    ("POST", "/staff/sign-in", 413, False),  # larger than MAX_CONTENT_LENGTH
+])
+def test_every_staff_path_gets_the_staff_headers_even_errors(app, coordinator, method, path, status, signed_in):
+    expected = _protected(coordinator.get("/staff/"))
+    assert expected["Content-Security-Policy"] and expected["Cache-Control"] == "no-store"
+    browser = coordinator if signed_in else StaffClient(app)
+    data = {"email": "x" * 300_000} if status == 413 else None
+    response = browser.client.open(path, method=method, data=data, base_url="https://localhost")
+    assert response.status_code == status
+    assert _protected(response) == expected
+    if status == 404:
+        assert html(response).one("h1").text == "Not found"
+
+
+def test_the_staff_headers_stay_on_staff_paths(app):
+    response = app.test_client().get("/healthz")
+    assert "Content-Security-Policy" not in response.headers and "Cache-Control" not in response.headers
+
+
 def test_stylesheet_is_served_without_sign_in(app):
     response = StaffClient(app).get("/staff/static/staff.css")
     assert response.status_code == 200 and response.mimetype == "text/css"

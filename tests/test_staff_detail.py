@@ -77,6 +77,7 @@ def test_a_missed_call_never_asked_about_voicemail_is_treated_as_no(app, coordin
 def test_every_answer_with_its_question_and_the_full_number(app, coordinator):
     candidacy_call(app, answers=("1", "2", "1", "1", "2"))
     item = only_request(app)
+    coordinator.post(f"/staff/callbacks/{item.id}/claim")  # the full number is for whoever holds it
     doc = coordinator.page(f"/staff/callbacks/{item.id}")
     assert doc.one("h1").text.startswith(f"Callback request #{item.id}")
     # Inside the queue's section, not the queue page itself.
@@ -97,6 +98,8 @@ def test_every_answer_with_its_question_and_the_full_number(app, coordinator):
     assert facts["Tries so far"] == "0 (0 of 3 without reaching them)"
     [entry] = audit_rows(app, "view_callback")
     assert (entry.callback_id, entry.actor, entry.address) == (item.id, "ana@clinic.example", "127.0.0.1")
+    [entry] = audit_rows(app, "claim")
+    assert (entry.callback_id, entry.actor) == (item.id, "ana@clinic.example")
 
 
 def test_times_are_in_clinic_time(app, coordinator):
@@ -145,6 +148,11 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
         first, second = db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()
         assert (first.phone, second.phone) == ("+16175550123", "+16175559876")
     for item, other, other_phone in ((second, first, "(617) 555-0123"), (first, second, "(617) 555-9876")):
+        # Before it is claimed, the page shows no number to call (theirs or another's) in full.
+        masked = coordinator.page(f"/staff/callbacks/{item.id}")
+        others = masked.one("section", **{"aria-labelledby": "others-h"}).text
+        assert f"call back at •••-•••-{other_phone[-4:]}" in others and other_phone not in masked.text
+        coordinator.post(f"/staff/callbacks/{item.id}/claim")
         doc = coordinator.page(f"/staff/callbacks/{item.id}")
         notice = doc.one("p", id="open-elsewhere")
         assert "This caller has another open request" in notice.text
@@ -153,6 +161,9 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
         assert f"#{other.id}" in others and f"call back at {other_phone}" in others
     facts = dl(coordinator.page(f"/staff/callbacks/{second.id}"), "facts")
     assert facts["Called from"].startswith("(617) 555-0123")
+    coordinator.post(f"/staff/callbacks/{second.id}/release")
+    facts = dl(coordinator.page(f"/staff/callbacks/{second.id}"), "facts")
+    assert facts["Called from"].startswith("•••-•••-0123")
     # Finding the caller by the number they call from finds both requests, and says why.
     for typed in ("(617) 555-0123", "0123"):
         found = table_rows(html(coordinator.post("/staff/", {"phone": typed})), "queue-table")
@@ -252,12 +263,19 @@ def test_voice_message_plays_through_our_app_only(app, coordinator):
     assert played.headers["Cache-Control"] == "no-store"
     assert fake.urls == [f"https://api.twilio.com/2010-04-01/Accounts/AC{'1' * 32}/Recordings/"
                          f"{call.recording_sid}.mp3"]
-    part = coordinator.get(src, headers={"Range": "bytes=0-3"})  # how Safari asks for audio
-    assert part.status_code == 206 and part.get_data() == b"ID3f"
-    assert part.headers["Content-Range"] == "bytes 0-3/11"
-    entry = audit_rows(app, "play_recording")[0]
+    [entry] = audit_rows(app, "play_recording")
     assert (entry.callback_id, entry.actor, entry.detail) == (item.id, "ana@clinic.example",
                                                             {"recording_sid": call.recording_sid})
+    # A second play, as Safari asks for audio: a two-byte probe, the file from its start, then
+    # a seek. One more entry: the play, not each request.
+    probe = coordinator.get(src, headers={"Range": "bytes=0-1"})
+    assert probe.status_code == 206 and probe.headers["Content-Range"] == "bytes 0-1/11"
+    part = coordinator.get(src, headers={"Range": "bytes=0-3"})
+    assert part.status_code == 206 and part.get_data() == b"ID3f"
+    assert part.headers["Content-Range"] == "bytes 0-3/11"
+    seek = coordinator.get(src, headers={"Range": "bytes=4-"})
+    assert seek.status_code == 206 and seek.get_data() == b"ake-mp3"
+    assert len(fake.urls) == 4 and len(audit_rows(app, "play_recording")) == 2
     assert "api.twilio.com" not in coordinator.get("/staff/").get_data(as_text=True)
 
 
@@ -296,7 +314,8 @@ def _unplayable_message_page(app, coordinator):
 def test_unavailable_message_gets_a_plain_explanation(app, coordinator):
     FakeTwilio(app, status=404, body=b"{}")
     _unplayable_message_page(app, coordinator)
-    assert len(audit_rows(app, "play_recording")) == 1  # the attempt to listen is still recorded
+    assert audit_rows(app, "play_recording") == []  # nothing was played
+    assert len(audit_rows(app, "play_recording_failed")) == 1  # the attempt to listen is still recorded
 
 
 @pytest.mark.parametrize("error", [OSError("connection reset by peer"),
@@ -308,8 +327,8 @@ def test_twilio_out_of_reach_gets_the_same_plain_explanation(app, coordinator, e
     doc, call = _unplayable_message_page(app, coordinator)
     assert f"Twilio could not be reached ({type(error).__name__})." in doc.one("main").text
     assert len(fake.urls) == 1  # it was tried, once
-    [entry] = audit_rows(app, "play_recording")
-    assert entry.detail == {"recording_sid": call.recording_sid}
+    [entry] = audit_rows(app, "play_recording_failed")
+    assert entry.detail == {"recording_sid": call.recording_sid} and audit_rows(app, "play_recording") == []
     assert any("recording unavailable" in r.getMessage() for r in caplog.records)
 
 

@@ -13,6 +13,7 @@ from tests.staff import (
     add_staff,
     ago,
     audit_rows,
+    get_request,
     html,
     staff_id,
     table_rows,
@@ -113,7 +114,19 @@ def test_filters(app, coordinator):
     for control in form.find_all("select") + form.find_all("input"):
         assert form.one("label", **{"for": control.get("id")}).text
     entries = audit_rows(app, "list_callbacks")
-    assert {"status": "open", "language": "es", "mine": True, "page": 1} in [e.detail for e in entries]
+    assert {"status": "open", "language": "es", "mine": True, "page": 1, "callback_ids": []} in [
+        e.detail for e in entries]
+
+
+def test_the_audit_names_the_requests_each_page_showed(app, coordinator):
+    made = [add_request(app, created_at=ago(minutes=100 - i)) for i in range(55)]
+    assert ids(coordinator.page("/staff/")) == made[:50]
+    assert ids(coordinator.page("/staff/?page=2")) == made[50:]
+    found = html(coordinator.post("/staff/", {"phone": get_request(app, made[7]).phone}))
+    assert ids(found) == [made[7]]
+    entries = audit_rows(app, "list_callbacks")[-3:]  # (signing in landed on the empty queue)
+    assert [(e.detail["page"], e.detail["callback_ids"]) for e in entries] == [
+        (1, made[:50]), (2, made[50:]), (1, [made[7]])]
 
 
 def test_pages_of_fifty_keep_the_filters(app, coordinator):

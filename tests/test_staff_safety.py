@@ -1,5 +1,7 @@
 """The safety events page: every press of the crisis key, newest first, audited."""
 
+import sqlalchemy as sa
+
 from tests.phone import Phone
 from tests.staff import (
     add_request,
@@ -7,6 +9,8 @@ from tests.staff import (
     html,
     table_rows,
 )
+from voiceline.extensions import db
+from voiceline.models import SafetyEvent
 
 
 def crisis_press(app, from_number: str, language_key: str, dial_status: str | None):
@@ -33,8 +37,11 @@ def test_crisis_presses_newest_first_with_masked_callers(app, coordinator):
     ]
     assert rows[1]["Callback request"] == f"#{callback_id}" and rows[0]["Callback request"] == "None"
     assert all(r["When"] for r in rows)
+    with app.app_context():
+        newest_first = db.session.scalars(sa.select(SafetyEvent.id).order_by(SafetyEvent.at.desc())).all()
     [entry] = audit_rows(app, "view_safety_events")
-    assert (entry.actor, entry.detail) == ("ana@clinic.example", {"page": 1})
+    assert (entry.actor, entry.detail) == ("ana@clinic.example", {"page": 1, "event_ids": newest_first})
+    assert len(newest_first) == 2
     nav = html(coordinator.get("/staff/safety-events")).one("nav", **{"aria-label": "Main"})
     assert nav.one("a", **{"aria-current": "page"}).text == "Safety events"
 

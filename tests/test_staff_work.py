@@ -1,5 +1,8 @@
 """Working the queue from the pages: Next, Claim, Release, attempts, notes, Reopen."""
 
+import datetime as dt
+
+import pytest
 import sqlalchemy as sa
 
 from tests.staff import (
@@ -16,9 +19,30 @@ from tests.staff import (
     table_rows,
 )
 from voiceline.extensions import db
-from voiceline.models import CallbackAttempt, CallbackNote
+from voiceline.models import CallbackAttempt, CallbackNote, CallbackRequest, now_utc
 from voiceline.models.callbacks import PRIORITY_MISSED
 from voiceline.queue.work import OUTCOMES
+from voiceline.staff import formatting
+
+
+class Clock:
+    """The staff pages' clock, set by the test: `clock.now += dt.timedelta(minutes=61)`."""
+
+    def __init__(self, monkeypatch):
+        self.now = now_utc()
+        for module in ("queue_views", "work_views"):
+            monkeypatch.setattr(f"voiceline.staff.{module}.now_utc", lambda: self.now)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    return Clock(monkeypatch)
+
+
+def clinic_time(app, when: dt.datetime) -> str:
+    """A time as the pages write it (clinic time)."""
+    with app.app_context():
+        return formatting.clinic_time(when)
 
 
 def attempts(app, callback_id: int) -> list[CallbackAttempt]:
@@ -38,7 +62,7 @@ def ids_in_queue(browser):
 
 
 # ---- Next ------------------------------------------------------------------------------------------
-def test_next_claims_the_first_in_line_and_opens_it(app, coordinator, colleague):
+def test_next_claims_the_first_in_line_and_opens_it(app, coordinator, colleague, admin):
     missed = add_request(app, reason="missed_call", requested_by_caller=False, missed=True,
                          priority=PRIORITY_MISSED, created_at=ago(hours=9))
     first = add_request(app, created_at=ago(hours=2))
@@ -49,17 +73,54 @@ def test_next_claims_the_first_in_line_and_opens_it(app, coordinator, colleague)
     assert flashes(doc) == [f"Done: Request #{first} is yours now. Others can see you are working on it."]
     assert "You are working on this request." in doc.one("section", class_="work").text
     assert get_request(app, first).claimed_by_id == staff_id(app, "ana@clinic.example")
-    # A colleague's Next skips what is taken.
-    for expected in (second, missed):
-        response = colleague.post("/staff/next")
+    # Colleagues' Next skips what is taken.
+    for browser, expected in ((colleague, second), (admin, missed)):
+        response = browser.post("/staff/next")
         assert response.headers["Location"] == f"/staff/callbacks/{expected}"
-        colleague.get(response.headers["Location"])
-    doc = follow(colleague, colleague.post("/staff/next"))
-    assert flashes(doc) == ["Note: There is nothing waiting in the queue right now."]
-    assert doc.one("h1").text == "Callback queue"
+        browser.get(response.headers["Location"])
     claims = [e for e in audit_rows(app, "claim") if e.detail == {"via": "next"}]
     assert [(e.callback_id, e.actor) for e in claims] == [
-        (first, "ana@clinic.example"), (second, "ben@clinic.example"), (missed, "ben@clinic.example")]
+        (first, "ana@clinic.example"), (second, "ben@clinic.example"), (missed, "dana@clinic.example")]
+
+
+def test_next_with_every_open_request_taken_says_so(app, coordinator, colleague):
+    """Not "nothing waiting" above "2 open requests": they are all being worked on."""
+    add_request(app, status="closed", outcome="booked", closed_at=ago(hours=1))
+    doc = follow(coordinator, coordinator.post("/staff/next"))
+    assert flashes(doc) == ["Note: There is nothing waiting in the queue right now."]
+    taken = [add_request(app, created_at=ago(hours=2)), add_request(app, created_at=ago(hours=1))]
+    for callback_id in taken:
+        colleague.post(f"/staff/callbacks/{callback_id}/claim")
+    doc = follow(coordinator, coordinator.post("/staff/next"))
+    assert flashes(doc) == ["Note: All 2 open requests are being worked on right now."]
+    assert doc.one("h1").text == "Callback queue"
+    assert doc.one("p", class_="lead").text.startswith("2 open requests.")
+    colleague.post(f"/staff/callbacks/{taken[0]}/release")
+    colleague.post(f"/staff/callbacks/{taken[0]}/claim")  # released and taken back: still theirs
+    with app.app_context():
+        db.session.execute(sa.update(CallbackRequest).where(CallbackRequest.id == taken[1])
+                           .values(status="closed", outcome="booked"))
+        db.session.commit()
+    doc = follow(coordinator, coordinator.post("/staff/next"))
+    assert flashes(doc) == ["Note: The one open request is being worked on by a colleague right now."]
+    assert all(get_request(app, c).claimed_by_id == staff_id(app, "ben@clinic.example") for c in taken)
+
+
+def test_next_opens_the_request_i_am_still_working_on(app, coordinator):
+    first = add_request(app, created_at=ago(hours=2))
+    second = add_request(app, created_at=ago(hours=1))
+    follow(coordinator, coordinator.post("/staff/next"))
+    response = coordinator.post("/staff/next")
+    assert response.headers["Location"] == f"/staff/callbacks/{first}"
+    doc = follow(coordinator, response)
+    assert flashes(doc) == [f"Note: You are still working on request #{first}: finish it or release it first."]
+    assert "You are working on this request." in doc.one("section", class_="work").text
+    assert get_request(app, second).claimed_by_id is None  # no second claim taken
+    assert [e.callback_id for e in audit_rows(app, "claim")] == [first]
+    # Once it is finished, Next moves on.
+    coordinator.post(f"/staff/callbacks/{first}/attempts", {"outcome": "booked"})
+    assert coordinator.post("/staff/next").headers["Location"] == f"/staff/callbacks/{second}"
+    assert [e.callback_id for e in audit_rows(app, "claim")] == [first, second]
 
 
 # ---- Claim and Release -----------------------------------------------------------------------------
@@ -114,9 +175,63 @@ def test_acting_on_a_request_that_does_not_exist(coordinator):
     assert flashes(html(coordinator.get("/staff/"))) == ["Not done: There is no callback request #999999."]
 
 
+# ---- who sees the number ------------------------------------------------------------------------
+def _contact(doc):
+    return doc.one("section", **{"aria-labelledby": "contact-h"})
+
+
+def test_an_open_request_shows_its_number_only_to_whoever_holds_it(app, coordinator, colleague):
+    """Opening a request claims nothing, so it shows nothing to call: the last four digits, who
+    holds it, and Claim and call."""
+    callback_id = add_request(app, phone="+16175550142")
+    doc = coordinator.page(f"/staff/callbacks/{callback_id}")
+    body = coordinator.last.get_data(as_text=True)
+    assert "5550142" not in body and "555-0142" not in body and "tel:" not in body
+    assert doc.find("form", id="log-attempt") is None
+    contact = _contact(doc)
+    assert contact.one("p", id="masked-number").text == "•••-•••-0142phone ending in 0142"
+    claim = contact.one("form", action=f"/staff/callbacks/{callback_id}/claim")
+    assert claim.one("button").text == "Claim and call"
+    assert get_request(app, callback_id).claimed_by_id is None  # looking took nothing
+
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
+    doc = coordinator.page(f"/staff/callbacks/{callback_id}")
+    link = _contact(doc).one("p", class_="phone-big").one("a")
+    assert (link.text, link.get("href")) == ("(617) 555-0142", "tel:+16175550142")
+    assert doc.find("form", id="log-attempt") is not None
+    assert _contact(doc).find("button") is None
+
+    # The colleague who opens it now sees who has it, and still no number to call.
+    doc = colleague.page(f"/staff/callbacks/{callback_id}")
+    body = colleague.last.get_data(as_text=True)
+    assert "5550142" not in body and "555-0142" not in body and "tel:" not in body
+    assert _contact(doc).one("p", id="held-by").text.startswith("Ana Ortiz is working on this request right now.")
+    assert _contact(doc).find("button") is None and doc.find("form", id="log-attempt") is None
+    [claim] = audit_rows(app, "claim")
+    assert claim.actor == "ana@clinic.example"
+
+
+def test_a_closed_request_still_shows_its_number(app, coordinator):
+    callback_id = add_request(app, phone="+16175550143", status="closed", outcome="booked", closed_at=ago(hours=1))
+    link = _contact(coordinator.page(f"/staff/callbacks/{callback_id}")).one("p", class_="phone-big").one("a")
+    assert (link.text, link.get("href")) == ("(617) 555-0143", "tel:+16175550143")
+
+
+def test_saving_a_call_without_the_claim_is_refused(app, coordinator):
+    """A page opened before the fix, or a hand-made POST: nobody holds it, so nothing is saved."""
+    callback_id = add_request(app)
+    doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": "booked"}))
+    assert flashes(doc) == ["Not done: Not saved: claim this request before you call, so nobody else calls them "
+                            "at the same time. Nobody is working on it now."]
+    item = get_request(app, callback_id)
+    assert (item.status, item.attempts, item.claimed_by_id) == ("open", 0, None)
+    assert attempts(app, callback_id) == [] and audit_rows(app, "attempt") == []
+
+
 # ---- attempts ----------------------------------------------------------------------------------------
 def test_the_attempt_form_offers_every_outcome_in_a_labelled_group(app, coordinator):
     callback_id = add_request(app)
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
     form = coordinator.page(f"/staff/callbacks/{callback_id}").one("form", id="log-attempt")
     fieldset = form.one("fieldset")
     assert fieldset.one("legend").text == "How did the call go?"
@@ -125,7 +240,10 @@ def test_the_attempt_form_offers_every_outcome_in_a_labelled_group(app, coordina
     assert [fieldset.one("label", **{"for": r.get("id")}).text for r in radios] == [o.label for o in OUTCOMES.values()]
     # Each choice says what it does to the request, read out with it.
     effects = {r.get("value"): fieldset.one("span", id=r.get("aria-describedby")).text for r in radios}
-    assert effects == {key: "closes the request" if o.closes else "back to the queue" for key, o in OUTCOMES.items()}
+    assert effects == {"booked": "closes the request", "call_back_later": "back to the queue, not counted as a try",
+                       "not_interested": "closes the request", "left_voicemail": "back to the queue",
+                       "no_answer": "back to the queue", "wrong_number": "closes the request"}
+    assert fieldset.one("label", **{"for": "outcome-1"}).text == "Reached – asked us to call back later"
     assert form.one("label", **{"for": "note"}).text == "Note about this call (optional)"
 
 
@@ -149,16 +267,19 @@ def test_reaching_them_closes_the_request(app, coordinator):
     assert ids_in_queue(coordinator) == []
 
 
-def test_unreachable_after_max_attempts(app, coordinator):
+def test_unreachable_after_max_attempts(app, coordinator, clock):
     callback_id = add_request(app)
+    again = f" Next offers it again after {clinic_time(app, clock.now + dt.timedelta(minutes=60))}."
     messages = []
     for outcome in ("no_answer", "left_voicemail", "no_answer"):
+        follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
         doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": outcome}))
         messages += flashes(doc)
     assert messages == [
-        f"Done: Saved: No answer. Request #{callback_id} is back in the queue (1 of 3 tries without reaching them).",
+        f"Done: Saved: No answer. Request #{callback_id} is back in the queue (1 of 3 tries without reaching them)."
+        + again,
         f"Done: Saved: Left voicemail. Request #{callback_id} is back in the queue "
-        "(2 of 3 tries without reaching them).",
+        "(2 of 3 tries without reaching them)." + again,
         f"Done: Saved: No answer. That was try 3 without reaching them, so request #{callback_id} "
         "is now closed as unreachable.",
     ]
@@ -169,8 +290,32 @@ def test_unreachable_after_max_attempts(app, coordinator):
     assert rows[0]["Outcome"] == "Closed Unreachable"
 
 
+def test_a_caller_who_asked_to_be_called_later_stays_in_the_queue(make_app, clock):
+    """Reached, and asked for a later call: still open, and not a try toward unreachable."""
+    app = make_app(MAX_ATTEMPTS="1")
+    again = clinic_time(app, clock.now + dt.timedelta(minutes=60))
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app).signed_in_as("ana@clinic.example")
+    callback_id = add_request(app)
+    for _ in range(2):
+        follow(browser, browser.post(f"/staff/callbacks/{callback_id}/claim"))
+        doc = follow(browser, browser.post(f"/staff/callbacks/{callback_id}/attempts",
+                                           {"outcome": "call_back_later", "note": "after 6 pm"}))
+        assert flashes(doc) == [f"Done: Saved: Reached – asked us to call back later. Request #{callback_id} is "
+                                "back in the queue; they were reached, so this call does not count toward "
+                                f"closing it as unreachable. Next offers it again after {again}."]
+    item = get_request(app, callback_id)
+    assert (item.status, item.outcome, item.closed_at, item.attempts, item.unsuccessful_attempts,
+            item.claimed_by_id) == ("open", None, None, 2, 0, None)
+    assert [a.outcome for a in attempts(app, callback_id)] == ["call_back_later", "call_back_later"]
+    assert ids_in_queue(browser) == [f"#{callback_id}"]
+    tries = browser.page(f"/staff/callbacks/{callback_id}").one("section", **{"aria-labelledby": "attempts-h"})
+    assert tries.text.count("Reached – asked us to call back later") == 2
+
+
 def test_saving_the_same_page_twice_counts_one_attempt(app, coordinator):
     callback_id = add_request(app)
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
     form = coordinator.page(f"/staff/callbacks/{callback_id}").one("form", id="log-attempt")
     seen = form.one("input", name="attempts_seen").get("value")
     assert seen == "0"
@@ -182,6 +327,7 @@ def test_saving_the_same_page_twice_counts_one_attempt(app, coordinator):
     item = get_request(app, callback_id)
     assert (item.attempts, item.unsuccessful_attempts, item.claimed_by_id) == (1, 1, None)
     # The page now shows one attempt: its form saves the next call.
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
     seen = coordinator.page(f"/staff/callbacks/{callback_id}").one("input", name="attempts_seen").get("value")
     follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts",
                                          {"outcome": "no_answer", "attempts_seen": seen}))
@@ -193,12 +339,14 @@ def test_max_attempts_comes_from_config(make_app):
     add_staff(app, "ana@clinic.example", "Ana Ortiz")
     browser = StaffClient(app).signed_in_as("ana@clinic.example")
     callback_id = add_request(app)
+    follow(browser, browser.post(f"/staff/callbacks/{callback_id}/claim"))
     browser.post(f"/staff/callbacks/{callback_id}/attempts", {"outcome": "no_answer"})
     assert get_request(app, callback_id).outcome == "unreachable"
 
 
 def test_attempt_without_an_outcome_is_shown_again_with_the_note_kept(app, coordinator):
     callback_id = add_request(app)
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
     response = coordinator.post(f"/staff/callbacks/{callback_id}/attempts", {"note": "Line was busy <3"})
     assert response.status_code == 400
     doc = html(response)
@@ -272,3 +420,43 @@ def test_reopen_refused_while_the_phone_has_another_open_request(app, admin):
     doc = follow(admin, admin.post(f"/staff/callbacks/{closed}/reopen"))
     assert flashes(doc) == [f"Not done: This phone already has an open request (#{open_now}); work that one instead."]
     assert get_request(app, closed).status == "closed"
+
+
+# ---- the retry delay ------------------------------------------------------------------------------------
+def test_next_waits_an_hour_after_a_call_but_the_queue_still_lists_it(app, coordinator, clock):
+    """After no answer (or a voicemail, or "call back later") Next leaves the caller alone for
+    RETRY_AFTER_MINUTES; the queue lists them, marked; by hand they can still be claimed."""
+    first = add_request(app, created_at=ago(hours=3))
+    second = add_request(app, created_at=ago(hours=2))
+    called_at = clock.now
+    again = clinic_time(app, called_at + dt.timedelta(minutes=60))
+    for expected in (first, second):
+        assert coordinator.post("/staff/next").headers["Location"] == f"/staff/callbacks/{expected}"
+        coordinator.get(f"/staff/callbacks/{expected}")
+        doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{expected}/attempts", {"outcome": "no_answer"}))
+        due = clinic_time(app, clock.now + dt.timedelta(minutes=60))
+        assert flashes(doc)[0].endswith(f"Next offers it again after {due}.")
+        assert get_request(app, expected).last_attempt_at == clock.now
+        clock.now += dt.timedelta(minutes=5)
+
+    doc = follow(coordinator, coordinator.post("/staff/next"))
+    assert flashes(doc) == [f"Note: Nothing to call yet. Of the 2 open requests: 2 tried in the last 60 minutes. "
+                            f"Next offers one again after {again}; you can still open one and claim it."]
+    assert all(get_request(app, c).claimed_by_id is None for c in (first, second))
+    rows = {r["Request"].split()[0]: r for r in table_rows(doc, "queue-table")}
+    assert f"Try again after {again}" in rows[f"#{first}"]["Waiting"]
+    later = clinic_time(app, called_at + dt.timedelta(minutes=65))
+    assert f"Try again after {later}" in rows[f"#{second}"]["Waiting"]
+    tag = doc.one("table", class_="queue-table").find_all("span", class_="tag-retry")[0]
+    assert tag.one("time").get("datetime") == (called_at + dt.timedelta(minutes=60)).isoformat()
+
+    # By hand it can still be claimed and called.
+    doc = follow(coordinator, coordinator.post(f"/staff/callbacks/{second}/claim"))
+    assert doc.one("p", id="retry-at").text.endswith(f"Next skips it until {later}. You can still claim it and call now.")
+    assert doc.find("form", id="log-attempt") is not None
+    coordinator.post(f"/staff/callbacks/{second}/release")
+
+    clock.now = called_at + dt.timedelta(minutes=60)  # the first is due again; the second not yet
+    assert coordinator.post("/staff/next").headers["Location"] == f"/staff/callbacks/{first}"
+    rows = {r["Request"].split()[0]: r for r in _queue_rows(coordinator)}
+    assert "Try again" not in rows[f"#{first}"]["Waiting"] and "Try again" in rows[f"#{second}"]["Waiting"]

@@ -17,7 +17,7 @@ from voiceline.models.base import Base, now_utc
 # where there is one, the callback request concerned.
 ACTIONS = (
     "sign_in", "sign_in_failed", "sign_out",
-    "view_callback", "play_recording", "claim", "release", "attempt", "note", "reopen",
+    "view_callback", "play_recording", "play_recording_failed", "claim", "release", "attempt", "note", "reopen",
     "list_callbacks", "list_calls", "finish_stale_calls", "retention_purge", "retention_erase", "export", "view_safety_events", "view_audit",
     "staff_add", "staff_disable", "staff_enable", "staff_password_reset",
 )

@@ -60,6 +60,9 @@ class CallbackRequest(Base):
     claimed_at: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     unsuccessful_attempts: Mapped[int] = mapped_column(default=0)  # since created or reopened
+    # When the last attempt was logged: Next leaves the request alone for RETRY_AFTER_MINUTES
+    # after it, so a caller is not rung twice in a minute.
+    last_attempt_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
     outcome: Mapped[str | None] = mapped_column(sa.String(30))
     closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))

@@ -89,14 +89,17 @@ def claim(callback_id: int, staff_email: str) -> None:
 @callbacks_cli.command("next")
 @staff_option
 def next_request(staff_email: str) -> None:
-    """Claim the highest-priority, oldest unclaimed request and show it."""
+    """Claim the highest-priority, oldest unclaimed request and show it (or the one the
+    coordinator is still working on)."""
     staff = _staff(staff_email)
-    request = work.claim_next(db.session, staff, now_utc(), _policy(), actor=f"cli:{staff.email}")
+    found = work.next_for(db.session, staff, now_utc(), _policy(), actor=f"cli:{staff.email}")
     db.session.commit()
-    if request is None:
+    if found.request is None:
         click.echo("The queue is empty.")
         return
-    _show(request, staff)
+    if found.still_mine:
+        click.echo(f"Still working on request #{found.request.id}: finish it or release it first.", err=True)
+    _show(found.request, staff)
 
 
 @callbacks_cli.command("attempt")
@@ -105,9 +108,10 @@ def next_request(staff_email: str) -> None:
 @staff_option
 @click.option("--note", default=None, help="Free text kept with the attempt.")
 def attempt(callback_id: int, outcome: str, staff_email: str, note: str | None) -> None:
-    """Log a call attempt and its outcome."""
+    """Log a call attempt and its outcome (claiming the request first if it is free)."""
     staff = _staff(staff_email)
     try:
+        work.claim(db.session, callback_id, staff, now_utc(), _policy(), actor=f"cli:{staff.email}")
         request = work.log_attempt(db.session, callback_id, staff, outcome, note, now_utc(), _policy(),
                                    actor=f"cli:{staff.email}")
     except work.QueueError as exc:

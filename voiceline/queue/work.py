@@ -23,17 +23,20 @@ from voiceline.models.callbacks import CLOSED, OPEN
 
 @dataclass(frozen=True)
 class Outcome:
-    key: str
+    key: str  # stored with the attempt and exported: never renamed
     label: str
     closes: bool
+    unsuccessful: bool = False  # counts toward MAX_ATTEMPTS (they were not reached)
 
 
 OUTCOMES: dict[str, Outcome] = {o.key: o for o in (
     Outcome("booked", "Reached – consultation booked", closes=True),
-    Outcome("call_back_later", "Reached – call back later", closes=True),
+    # They were reached and asked for a later call: the request stays in the queue, and
+    # since they were reached it is not a try toward closing it as unreachable.
+    Outcome("call_back_later", "Reached – asked us to call back later", closes=False),
     Outcome("not_interested", "Reached – not interested", closes=True),
-    Outcome("left_voicemail", "Left voicemail", closes=False),
-    Outcome("no_answer", "No answer", closes=False),
+    Outcome("left_voicemail", "Left voicemail", closes=False, unsuccessful=True),
+    Outcome("no_answer", "No answer", closes=False, unsuccessful=True),
     Outcome("wrong_number", "Wrong number", closes=True),
 )}
 UNREACHABLE = "unreachable"  # closed after MAX_ATTEMPTS unsuccessful attempts
@@ -61,21 +64,43 @@ class AlreadyClosed(QueueError):
         super().__init__("This request is already closed.")
 
 
+class NotClaimed(QueueError):
+    def __init__(self):
+        super().__init__("Not saved: claim this request before you call, so nobody else calls them at the "
+                         "same time. Nobody is working on it now.")
+
+
 @dataclass(frozen=True)
 class Policy:
-    """The queue's settings: CLAIM_TIMEOUT_MINUTES and MAX_ATTEMPTS."""
+    """The queue's settings: CLAIM_TIMEOUT_MINUTES, MAX_ATTEMPTS and RETRY_AFTER_MINUTES."""
 
     claim_timeout: dt.timedelta
     max_attempts: int
+    retry_after: dt.timedelta  # Next leaves a request alone this long after an attempt
 
     @classmethod
     def from_config(cls, config) -> Policy:
-        return cls(dt.timedelta(minutes=config["CLAIM_TIMEOUT_MINUTES"]), config["MAX_ATTEMPTS"])
+        return cls(dt.timedelta(minutes=config["CLAIM_TIMEOUT_MINUTES"]), config["MAX_ATTEMPTS"],
+                   dt.timedelta(minutes=config["RETRY_AFTER_MINUTES"]))
 
 
 def claim_is_live(request: CallbackRequest, now: dt.datetime, policy: Policy) -> bool:
     return (request.claimed_by_id is not None and request.claimed_at is not None
             and request.claimed_at > now - policy.claim_timeout)
+
+
+def retry_at(request: CallbackRequest, now: dt.datetime, policy: Policy) -> dt.datetime | None:
+    """When Next offers this open request again, if its last attempt was too recent; else None."""
+    if request.status != OPEN or request.last_attempt_at is None:
+        return None
+    due = request.last_attempt_at + policy.retry_after
+    return due if due > now else None
+
+
+def _due(now: dt.datetime, policy: Policy):
+    """SQL: never tried, or tried at least RETRY_AFTER_MINUTES ago (retry_at is None)."""
+    return sa.or_(CallbackRequest.last_attempt_at.is_(None),
+                  CallbackRequest.last_attempt_at <= now - policy.retry_after)
 
 
 def held_by(staff_id: int, now: dt.datetime, policy: Policy):
@@ -142,12 +167,14 @@ def claim(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime
 
 def claim_next(session: Session, staff: StaffUser, now: dt.datetime, policy: Policy,
                *, actor: str | None = None, address: str | None = None) -> CallbackRequest | None:
-    """Claim the highest-priority, oldest claimable request for `staff`; None if the queue is empty."""
+    """Claim the highest-priority, oldest claimable request for `staff` that is not waiting out
+    RETRY_AFTER_MINUTES since its last attempt; None if there is none. (Claimed by hand, from
+    its page, a request can be called again at any time.)"""
     postgres = session.get_bind().dialect.name == "postgresql"
     for _ in range(20):  # each miss means someone else won that row; try the next one
         candidate = (
             sa.select(CallbackRequest.id)
-            .where(_claimable(now, policy))
+            .where(_claimable(now, policy), _due(now, policy))
             .order_by(CallbackRequest.priority, CallbackRequest.created_at, CallbackRequest.id)
             .limit(1)
         )
@@ -161,6 +188,59 @@ def claim_next(session: Session, staff: StaffUser, now: dt.datetime, policy: Pol
                          detail={"via": "next"}, address=address)
             return _get(session, callback_id)
     return None
+
+
+def held_request(session: Session, staff: StaffUser, now: dt.datetime, policy: Policy) -> CallbackRequest | None:
+    """The open request this person is working on (a live claim; the earliest if several)."""
+    return session.scalars(
+        sa.select(CallbackRequest).where(CallbackRequest.status == OPEN, held_by(staff.id, now, policy))
+        .order_by(CallbackRequest.claimed_at, CallbackRequest.id).limit(1)
+    ).first()
+
+
+@dataclass(frozen=True)
+class NextRequest:
+    """What Next opens: a request newly claimed, or the one already held (`still_mine`)."""
+
+    request: CallbackRequest | None
+    still_mine: bool = False
+
+
+def next_for(session: Session, staff: StaffUser, now: dt.datetime, policy: Policy,
+             *, actor: str | None = None, address: str | None = None) -> NextRequest:
+    """Next: the open request this person already holds (one caller at a time), else the
+    next one claimed for them; a request of None when nothing can be claimed.
+
+    Their own account row is locked first (SQLite: the write lock), so two Next presses at
+    once, a double click, cannot each claim a request."""
+    session.execute(sa.select(StaffUser.id).where(StaffUser.id == staff.id).with_for_update())
+    held = held_request(session, staff, now, policy)
+    if held is not None:
+        return NextRequest(held, still_mine=True)
+    return NextRequest(claim_next(session, staff, now, policy, actor=actor, address=address))
+
+
+@dataclass(frozen=True)
+class OpenCounts:
+    """Why Next found nothing: how many requests are open, how many of them are held, and how
+    many of the rest wait out RETRY_AFTER_MINUTES (the first of those until `next_retry_at`)."""
+
+    open: int
+    being_worked_on: int
+    waiting_to_retry: int = 0
+    next_retry_at: dt.datetime | None = None
+
+
+def open_counts(session: Session, now: dt.datetime, policy: Policy) -> OpenCounts:
+    live = sa.and_(CallbackRequest.claimed_by_id.is_not(None), CallbackRequest.claimed_at > now - policy.claim_timeout)
+    waiting = sa.and_(sa.not_(live), sa.not_(_due(now, policy)))
+    total, held, waiting_count, first_tried = session.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.case((live, 1))), sa.func.count(sa.case((waiting, 1))),
+                  sa.func.min(sa.case((waiting, CallbackRequest.last_attempt_at))))
+        .where(CallbackRequest.status == OPEN)
+    ).one()
+    next_retry = first_tried + policy.retry_after if first_tried is not None else None
+    return OpenCounts(total, held, waiting_count, next_retry)
 
 
 def release(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime, policy: Policy,
@@ -199,29 +279,46 @@ def release_all(session: Session, staff: StaffUser) -> None:
                     .values(claimed_by_id=None, claimed_at=None).execution_options(synchronize_session=False))
 
 
+def _hold_for_attempt(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime,
+                      expected_attempts: int | None) -> CallbackRequest:
+    """The request, if this person holds it: a live claim, or one of theirs that lapsed while
+    nobody else took it (renewed here). Anyone else was never shown the number, so their save
+    is refused, saying why.
+
+    The conditional UPDATE holds the row (PostgreSQL) or the write lock (SQLite) until commit."""
+    mine = sa.and_(CallbackRequest.status == OPEN, CallbackRequest.claimed_by_id == staff.id)
+    taken = _take(session, callback_id, staff, now, mine)
+    request = _get(session, callback_id)
+    if expected_attempts is not None and request.attempts != expected_attempts:
+        raise QueueError("Not saved: a call on this request was saved after this page was opened (a second "
+                         "click, or a colleague). Its history below shows it; save again only for a new call.")
+    if taken:
+        return request
+    if request.status == OPEN and request.claimed_by_id is None:
+        raise NotClaimed()
+    raise _why_not(session, request)
+
+
 def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: str, note: str | None,
                 now: dt.datetime, policy: Policy, *, actor: str | None = None,
                 address: str | None = None, expected_attempts: int | None = None) -> CallbackRequest:
-    """Record a call attempt. Reached or wrong-number outcomes close the request; after
-    MAX_ATTEMPTS unsuccessful attempts it closes as unreachable; otherwise it goes back to
-    the queue. The coordinator must hold the claim (it is taken here if the item is free).
+    """Record a call attempt. Booked, not interested or wrong number close the request; no
+    answer and voicemail send it back to the queue until MAX_ATTEMPTS of them close it as
+    unreachable; a caller reached who asked for a later call sends it back uncounted. The coordinator must hold the claim (see _hold_for_attempt).
 
     `expected_attempts`, the count the coordinator's page showed, refuses a second save of
     the same page: the first one released the claim, so the claim alone cannot tell."""
     if outcome not in OUTCOMES:
         raise QueueError(f"Unknown outcome {outcome!r}.")
-    # The claim's UPDATE holds the row (PostgreSQL) or the write lock (SQLite) until commit.
-    request = claim(session, callback_id, staff, now, policy, actor=actor, address=address)
-    if expected_attempts is not None and request.attempts != expected_attempts:
-        raise QueueError("Not saved: a call on this request was saved after this page was opened (a second "
-                         "click, or a colleague). Its history below shows it; save again only for a new call.")
+    request = _hold_for_attempt(session, callback_id, staff, now, expected_attempts)
     note = (note or "").strip()[:NOTE_LIMIT] or None
     session.add(CallbackAttempt(callback_id=callback_id, staff_id=staff.id, at=now, outcome=outcome, note=note))
     request.attempts += 1
+    request.last_attempt_at = now
     result = OUTCOMES[outcome]
     if result.closes:
         _close(request, outcome, staff, now)
-    else:
+    elif result.unsuccessful:
         request.unsuccessful_attempts += 1
         if request.unsuccessful_attempts >= policy.max_attempts:
             _close(request, UNREACHABLE, staff, now)

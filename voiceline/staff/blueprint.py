@@ -155,17 +155,33 @@ def admin_required(view):
     return wrapped
 
 
-@bp.after_request
+def is_staff_path(path: str) -> bool:
+    return path == bp.url_prefix or path.startswith(bp.url_prefix + "/")
+
+
+@bp.after_app_request
 def protect_response(response):
+    """Every response under /staff/, also those no staff route made: the app's 404 for a
+    mistyped URL, a 405, a request too large, an error page. (A blueprint's after_request
+    runs only for URLs its routes matched.)"""
+    if not is_staff_path(request.path):
+        return response
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"  # CSRF's https referrer check needs it
     if not current_app.config["DEVELOPMENT"]:  # production is https only: browsers keep to it
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    if request.endpoint != "staff.static":
+        response.headers["Cache-Control"] = "no-store"  # patient data: never kept by browsers or proxies
+    return response
+
+
+@bp.after_request
+def remember_activity(response):
+    """The last-seen cookie the sign-in page reads (see SEEN_COOKIE)."""
     if request.endpoint == "staff.static":
         return response
-    response.headers["Cache-Control"] = "no-store"  # patient data: never kept by browsers or proxies
     cookie = {"path": bp.url_prefix, "secure": current_app.config["SESSION_COOKIE_SECURE"],
               "httponly": True, "samesite": "Lax"}
     if current_user.is_authenticated:

@@ -1,8 +1,10 @@
 """Reading the queue: the list, one request with its history, its voice message, safety events.
 
-Every look at a caller's record is audited. GET views record and commit first, then read:
-committing expires what was loaded, and a lazy load after that (several relationships are
-lazy="raise") would fail the page.
+Every look at a caller's record is audited, and nothing is sent before its entry is
+committed. The request page records and commits first, then reads: committing expires what
+was loaded, and a lazy load after that (several relationships are lazy="raise") would fail
+the page. The lists read first, because their entries name what they show: their rows are
+plain values, built before the commit.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Row:
     outcome: str | None
     holder: str | None
     mine: bool
+    retry_at: dt.datetime | None  # Next skips it until then (tried less than RETRY_AFTER_MINUTES ago)
     crisis: bool = False  # this caller pressed the crisis key on some call
     called_from_searched: bool = False  # found by the number they called from, not this one
 
@@ -82,6 +85,7 @@ def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rule
         outcome=work.FINAL_OUTCOME_LABELS.get(item.outcome or "", item.outcome),
         holder=holder.name if holder is not None else None,
         mine=holder is not None and holder.id == current_user.id,
+        retry_at=work.retry_at(item, now, rules),
         crisis=crisis, called_from_searched=called_from_searched,
     )
 
@@ -101,13 +105,6 @@ def queue():
         filters = listing.Filters(status=form.value("status"), reason=form.value("reason") or None,
                                   language=form.value("language") or None, mine=bool(form.value("mine")))
         page_number = requested_page()
-    # The audit log keeps what was searched for as lists do: the last four digits.
-    shown = {"status": filters.status, "reason": filters.reason, "language": filters.language,
-             "mine": filters.mine or None, "phone": mask(filters.phone) if filters.phone else None,
-             "page": page_number}
-    audit.record(db.session, "list_callbacks", staff=staff(), address=address(),
-                 detail={k: v for k, v in shown.items() if v is not None})
-    db.session.commit()
     now = now_utc()
     rules = policy()
     page = listing.queue_page(db.session, filters, staff(), now, rules, page=page_number)
@@ -116,12 +113,21 @@ def queue():
     rows = [row(item, now, questions, rules, crisis=item.id in crisis,
                 called_from_searched=bool(wanted) and not listing.phone_is(item.phone, wanted))
             for item in page.items]
+    # The audit log keeps what was searched for as lists do (the last four digits), and which
+    # requests the page showed.
+    shown = {"status": filters.status, "reason": filters.reason, "language": filters.language,
+             "mine": filters.mine or None, "phone": mask(filters.phone) if filters.phone else None,
+             "page": page_number, "callback_ids": [r.id for r in rows]}
+    audit.record(db.session, "list_callbacks", staff=staff(), address=address(),
+                 detail={k: v for k, v in shown.items() if v is not None})
+    db.session.commit()
     args = {k: v for k, v in {"status": filters.status, "reason": filters.reason, "language": filters.language,
                               "mine": "y" if filters.mine else None}.items() if v}
     return render_template("staff/queue.html", form=form, find=find, filters=filters, page=page, now=now,
                            rows=rows, args=args,
                            searched=last_four(wanted) if wanted else None, page_has_errors=bool(find.errors),
-                           sla_hours=current_app.config["CALLBACK_SLA_HOURS"]), 400 if find.errors else 200
+                           sla_hours=current_app.config["CALLBACK_SLA_HOURS"],
+                           retry_minutes=current_app.config["RETRY_AFTER_MINUTES"]), 400 if find.errors else 200
 
 
 # ---- one request ---------------------------------------------------------------------------------
@@ -162,31 +168,39 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
     live = work.claim_is_live(item, now, rules)
     holder = history.claimed_by if live else None
     mine = holder is not None and holder.id == me.id
+    # An open request's number is for whoever holds it: anyone else might call them too.
+    number_shown = item.status != OPEN or mine
     closed_by = db.session.get(StaffUser, item.closed_by_id) if item.closed_by_id else None
     given = ordered(item.answers, questions)
+
+    def shown(number: str) -> str:
+        return display(number) if number_shown else mask(number)
+
     attempt_form = attempt_form or AttemptForm(formdata=None)
     if attempt_form.expected_attempts() is None:
         attempt_form.attempts_seen.data = str(item.attempts)
     return render_template(
         "staff/detail.html", item=item, history=history, now=now, words=words,
-        phone=display(item.phone), language=answers.LANGUAGES.get(item.language, item.language),
+        phone=display(item.phone) if number_shown else mask(item.phone), number_shown=number_shown,
+        last_four=last_four(item.phone), language=answers.LANGUAGES.get(item.language, item.language),
         reason=answers.reason_words(item.reason),
         window=answers.WINDOWS.get(item.preferred_window or "", "Not given"),
         answers=[(questions.get(field, field.replace("_", " ").capitalize()),
                   words.first_upper(answers.value_words(value))) for field, value in given.items()],
         overdue=is_overdue(item, now), holder=holder, mine=mine, closed_by=closed_by,
-        can_work=item.status == OPEN and (holder is None or mine),
+        can_work=item.status == OPEN and mine,
         can_release=item.status == OPEN and holder is not None and (mine or me.is_admin),
         outcome=work.FINAL_OUTCOME_LABELS.get(item.outcome or "", item.outcome),
         max_attempts=rules.max_attempts, outcome_labels=work.FINAL_OUTCOME_LABELS,
-        outcome_closes={key: o.closes for key, o in work.OUTCOMES.items()},
+        outcome_effects={key: words.outcome_effect(o) for key, o in work.OUTCOMES.items()},
         claim_minutes=current_app.config["CLAIM_TIMEOUT_MINUTES"],
+        retry_at=work.retry_at(item, now, rules),
         messages=messages(item, history.recordings),
         playback=bool(current_app.config["TWILIO_ACCOUNT_SID"]),
-        other_requests=[(other, answers.reason_words(other.reason), display(other.phone))
+        other_requests=[(other, answers.reason_words(other.reason), shown(other.phone))
                         for other in history.other_requests],
         open_elsewhere=[other for other in history.other_requests if other.status == OPEN],
-        called_from=next((display(call.caller) for call in history.calls
+        called_from=next((shown(call.caller) for call in history.calls
                           if call.call_sid == item.call_sid and call.caller and call.caller != item.phone), None),
         languages=answers.LANGUAGES, attempt_form=attempt_form,
         note_form=note_form or NoteForm(formdata=None), page_has_errors=status != 200,
@@ -198,26 +212,47 @@ def detail(callback_id: int):
     return render_detail(callback_id)
 
 
+# Safari asks for the first two bytes of audio before it asks for the rest from byte 0.
+PROBE_BYTES = 2
+
+
+def starts_a_play() -> bool:
+    """This request starts a play of the message: the whole file, or a range from its first
+    byte (not Safari's two-byte probe). A player's later ranges, for the rest of the same play
+    or for seeking, are not new plays."""
+    ranges = request.range
+    if ranges is None:  # no Range header (or one the response ignores): the whole file
+        return True
+    start, stop = ranges.ranges[0]
+    return start == 0 and (stop is None or stop > PROBE_BYTES)
+
+
 @bp.get("/callbacks/<int:callback_id>/recordings/<recording_sid>")
 def recording(callback_id: int, recording_sid: str):
     """The voice message, fetched from Twilio with the account's credentials and passed on:
-    staff never see (or need) the Twilio URL."""
+    staff never see (or need) the Twilio URL. Audited once per play, once it was fetched (a
+    fetch that failed is audited as that)."""
     item = db.get_or_404(CallbackRequest, callback_id)
     if not listing.recording_belongs(db.session, item, recording_sid):
         return render_template("staff/error.html", title="No such message",
                                message="This request has no voice message with that name."), 404
-    audit.record(db.session, "play_recording", staff=staff(), callback_id=callback_id, address=address(),
-                 detail={"recording_sid": recording_sid})
-    db.session.commit()
+    played = {"staff": staff(), "callback_id": callback_id, "address": address(),
+              "detail": {"recording_sid": recording_sid}}
     try:
         audio = twilio_api.recording_audio(current_app, recording_sid)
     except twilio_api.RecordingUnavailable as exc:
         current_app.logger.warning("recording unavailable: %s", exc,
                                    extra={"callback_id": callback_id, "recording_sid": recording_sid})
+        if starts_a_play():
+            audit.record(db.session, "play_recording_failed", **played)
+            db.session.commit()
         return render_template("staff/error.html", title="The voice message cannot be played right now",
                                message="It could not be fetched from Twilio just now. Try again in a few "
                                        "minutes; if it keeps happening, tell an admin.",
                                detail=str(exc), back=callback_id), 503
+    if starts_a_play():
+        audit.record(db.session, "play_recording", **played)
+        db.session.commit()
     response = Response(audio, mimetype="audio/mpeg",
                         headers={"Content-Disposition": f'inline; filename="message-{callback_id}.mp3"'})
     # Byte ranges: Safari (iPads at the front desk) will not play audio served without them.
@@ -228,9 +263,6 @@ def recording(callback_id: int, recording_sid: str):
 @bp.get("/safety-events")
 def safety_events():
     page_number = requested_page()
-    audit.record(db.session, "view_safety_events", staff=staff(), address=address(),
-                 detail={"page": page_number})
-    db.session.commit()
     page = paginate(sa.select(SafetyEvent).order_by(SafetyEvent.at.desc(), SafetyEvent.id.desc()),
                     page_number, SAFETY_PER_PAGE)
     phones = {event.caller for event in page.items if event.caller}
@@ -244,4 +276,7 @@ def safety_events():
                "language": answers.LANGUAGES.get(e.language or "", "Not chosen"), "dialed": e.dialed,
                "status": words.dial_status(e.dial_status), "callback_id": requests.get(e.caller or "")}
               for e in page.items]
+    audit.record(db.session, "view_safety_events", staff=staff(), address=address(),
+                 detail={"page": page_number, "event_ids": [e.id for e in page.items]})
+    db.session.commit()
     return render_template("staff/safety.html", page=page, events=events)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voiceline.queue.work import FINAL_OUTCOME_LABELS
+from voiceline.queue.work import FINAL_OUTCOME_LABELS, Outcome
 
 CALL_OUTCOMES = {
     "callback_requested": "Asked for a callback",
@@ -34,6 +34,7 @@ AUDIT_ACTIONS = {
     "sign_out": "Signed out",
     "view_callback": "Viewed a request",
     "play_recording": "Played a voice message",
+    "play_recording_failed": "Could not play a voice message (Twilio did not give it)",
     "claim": "Claimed a request",
     "release": "Released a request",
     "attempt": "Logged a call attempt",
@@ -72,6 +73,13 @@ def dial_status(code: str | None) -> str:
     if not code:
         return "Not reported yet"
     return DIAL_STATUSES.get(code, code.replace("-", " ").capitalize())
+
+
+def outcome_effect(outcome: Outcome) -> str:
+    """What an attempt's outcome does to the request, said beside it on the form."""
+    if outcome.closes:
+        return "closes the request"
+    return "back to the queue" if outcome.unsuccessful else "back to the queue, not counted as a try"
 
 
 def node_words(node: str) -> str:

@@ -13,6 +13,7 @@ from voiceline.extensions import db
 from voiceline.models import now_utc
 from voiceline.queue import work
 from voiceline.staff.blueprint import address, admin_required, bp, policy, staff
+from voiceline.staff.formatting import clinic_time
 from voiceline.staff.forms import AttemptForm, NoteForm
 from voiceline.staff.queue_views import render_detail
 
@@ -31,15 +32,42 @@ def _failed(exc: work.QueueError, callback_id: int | None):
     return _done(callback_id)
 
 
+def _requests(count: int) -> str:
+    return f"{count} open request{'' if count == 1 else 's'}"
+
+
+def nothing_to_claim(counts: work.OpenCounts) -> str:
+    """Next found nothing: say whether the queue is empty, everything in it is taken, or some
+    of it waits out RETRY_AFTER_MINUTES (and until when)."""
+    if counts.open == 0:
+        return "There is nothing waiting in the queue right now."
+    if counts.waiting_to_retry == 0:
+        if counts.open == 1:
+            return "The one open request is being worked on by a colleague right now."
+        return f"All {counts.open} open requests are being worked on right now."
+    minutes = policy().retry_after.total_seconds() // 60
+    parts = [f"{counts.being_worked_on} being worked on"] if counts.being_worked_on else []
+    parts.append(f"{counts.waiting_to_retry} tried in the last {minutes:.0f} minutes")
+    return (f"Nothing to call yet. Of the {_requests(counts.open)}: {' and '.join(parts)}. Next offers "
+            f"one again after {clinic_time(counts.next_retry_at)}; you can still open one and claim it.")
+
+
 @bp.post("/next")
 def next_request():
-    """Claim the highest-priority, longest-waiting free request for me and open it."""
-    item = work.claim_next(db.session, staff(), now_utc(), policy(), address=address())
+    """Open the request I am working on, else claim the highest-priority, longest-waiting
+    free request for me and open it."""
+    now, rules = now_utc(), policy()
+    found = work.next_for(db.session, staff(), now, rules, address=address())
+    item = found.request
+    message = None if item is not None else nothing_to_claim(work.open_counts(db.session, now, rules))
     db.session.commit()
     if item is None:
-        flash("There is nothing waiting in the queue right now.", "info")
+        flash(message, "info")
         return _done()
-    flash(f"Request #{item.id} is yours now. Others can see you are working on it.", "success")
+    if found.still_mine:
+        flash(f"You are still working on request #{item.id}: finish it or release it first.", "info")
+    else:
+        flash(f"Request #{item.id} is yours now. Others can see you are working on it.", "success")
     return _done(item.id)
 
 
@@ -65,12 +93,20 @@ def release(callback_id: int):
     return _done()
 
 
-def _attempt_message(item, outcome: str) -> str:
+def _retry_words(item, now) -> str:
+    retry = work.retry_at(item, now, policy())
+    return f" Next offers it again after {clinic_time(retry)}." if retry else ""
+
+
+def _attempt_message(item, outcome: str, now) -> str:
     label = work.OUTCOMES[outcome].label
+    if item.status == "open" and not work.OUTCOMES[outcome].unsuccessful:
+        return (f"Saved: {label}. Request #{item.id} is back in the queue; they were reached, so this "
+                f"call does not count toward closing it as unreachable.{_retry_words(item, now)}")
     if item.status == "open":
         tries = f"{item.unsuccessful_attempts} of {policy().max_attempts}"
         return (f"Saved: {label}. Request #{item.id} is back in the queue "
-                f"({tries} tries without reaching them).")
+                f"({tries} tries without reaching them).{_retry_words(item, now)}")
     if item.outcome == work.UNREACHABLE:
         return (f"Saved: {label}. That was try {item.unsuccessful_attempts} without reaching them, "
                 f"so request #{item.id} is now closed as unreachable.")
@@ -83,13 +119,14 @@ def log_attempt(callback_id: int):
     if not form.validate_on_submit():
         flash("The call was not saved yet: " + " ".join(form.outcome.errors or form.note.errors), "error")
         return render_detail(callback_id, attempt_form=form, status=400)
+    now = now_utc()
     try:
         item = work.log_attempt(db.session, callback_id, staff(), form.outcome.data, form.note.data,
-                                now_utc(), policy(), address=address(),
+                                now, policy(), address=address(),
                                 expected_attempts=form.expected_attempts())
     except work.QueueError as exc:
         return _failed(exc, callback_id)
-    message = _attempt_message(item, form.outcome.data)
+    message = _attempt_message(item, form.outcome.data, now)
     db.session.commit()
     flash(message, "success")
     return _done()
