@@ -273,3 +273,22 @@ def test_a_sqlite_app_never_loads_the_postgresql_driver():
     repo = Path(__file__).resolve().parent.parent
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=repo)
     assert result.stdout.strip().endswith("ok"), result.stderr[-2000:]
+
+
+# ---- testing mode --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0", "1", "false", "true"])
+def test_testing_mode_is_never_read_from_the_environment(tmp_path, monkeypatch, value):
+    """TESTING=0 once read as true (bool("0")); Flask's testing mode is for tests' own mappings."""
+    monkeypatch.chdir(tmp_path)  # no .env to find
+    for name, setting in {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'v.db'}", "TESTING": value}.items():
+        monkeypatch.setenv(name, setting)
+    assert create_app().config["TESTING"] is False
+    assert "TESTING" not in load_settings({**PRODUCTION, "TESTING": value}, tmp_path)
+
+
+def test_a_tests_mapping_turns_on_testing_mode(tmp_path):
+    config = base_config(f"sqlite:///{tmp_path / 'voiceline.db'}")
+    assert create_app(config).config["TESTING"] is True
+    assert create_app({**config, "TESTING": "1"}).config["TESTING"] is False  # a string is the environment's

@@ -203,7 +203,6 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
         "SESSION_IDLE_MINUTES": _int(source, "SESSION_IDLE_MINUTES", 1, 24 * 60),
         "RETENTION_DAYS": _retention_days(source),
         "LOG_LEVEL": log_level,
-        "TESTING": bool(source.get("TESTING", False)),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not development,
