@@ -31,7 +31,8 @@ import gunicorn
 import pytest
 import sqlalchemy as sa
 
-from tests.phone import TEST_TOKEN, check_invariants, new_sid, query, sign
+from tests.conftest import PRODUCTION_SETTINGS
+from tests.phone import check_invariants, new_sid, query, sign
 
 pytestmark = pytest.mark.slow
 
@@ -119,8 +120,8 @@ class Gunicorn:
     def __init__(self, database_url: str, logs: Path):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "1", "VOICELINE_ENV": "production",
-               "SECRET_KEY": "fault-test-secret", "TWILIO_AUTH_TOKEN": TEST_TOKEN, "DATABASE_URL": database_url,
+        env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "1", **PRODUCTION_SETTINGS,
+               "DATABASE_URL": database_url,
                "LOG_LEVEL": "WARNING", "PUBLIC_BASE_URL": "",
                # Closed, so "patient services" goes straight to callback capture at any hour.
                "BUSINESS_HOURS": "closed",
