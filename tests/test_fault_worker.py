@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-import gunicorn
 import pytest
 import sqlalchemy as sa
 
@@ -129,11 +128,10 @@ class Gunicorn:
                "DB_STATEMENT_TIMEOUT_MS": "60000"}
         self.log_path = logs
         self.log = open(logs, "wb")  # noqa: SIM115 (closed in stop)
+        # The config's bind, on loopback only (gunicorn.conf.py also turns off gunicorn 25.1+'s
+        # control socket, one fixed path per user that parallel test runs would share).
         command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py",
-                   "--bind", f"127.0.0.1:{self.port}"]  # the config's bind, on loopback only
-        if gunicorn.version_info >= (25, 1):
-            # 25.1 adds a control socket at one fixed path per user: parallel test runs would share it.
-            command.append("--no-control-socket")
+                   "--bind", f"127.0.0.1:{self.port}"]
         self.process = subprocess.Popen([*command, "voiceline.wsgi:app"], cwd=REPO, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
 
