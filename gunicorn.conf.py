@@ -25,8 +25,11 @@ def _whole_number(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-bind = f"0.0.0.0:{_whole_number('PORT', 5000, 1, 65535)}"
-workers = _whole_number("WEB_CONCURRENCY", 2, 1, 64)
+# (Upper-case names are not gunicorn settings: it ignores them. README gives the same ranges.)
+PORT_RANGE = (1, 65535)
+WEB_CONCURRENCY_RANGE = (1, 64)  # each worker holds up to 15 database connections
+bind = f"0.0.0.0:{_whole_number('PORT', 5000, *PORT_RANGE)}"
+workers = _whole_number("WEB_CONCURRENCY", 2, *WEB_CONCURRENCY_RANGE)
 # Load the app once in the master: a broken prompts file or setting stops start-up with
 # one clear line before any worker forks, and workers share the loaded code's memory.
 preload_app = True

@@ -375,3 +375,29 @@ def test_a_tests_mapping_turns_on_testing_mode(tmp_path):
     config = base_config(f"sqlite:///{tmp_path / 'voiceline.db'}")
     assert create_app(config).config["TESTING"] is True
     assert create_app({**config, "TESTING": "1"}).config["TESTING"] is False  # a string is the environment's
+
+
+# ---- README ---------------------------------------------------------------------------------
+
+
+def readme_settings() -> dict[str, str]:
+    """Configuration's tables in README.md: variable -> its row."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    return {m.group(1): m.group(0) for m in re.finditer(r"^\| `([A-Z_]+)` \|.*$", section, re.MULTILINE)}
+
+
+def test_readme_lists_every_setting_with_its_range(monkeypatch):
+    import runpy
+
+    from voiceline.config import INT_RANGES, SETTINGS
+
+    monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    rows = readme_settings()
+    gunicorn = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    assert set(rows) == set(SETTINGS) | {"PORT", "WEB_CONCURRENCY"}
+    ranges = {**INT_RANGES, "PORT": gunicorn["PORT_RANGE"], "WEB_CONCURRENCY": gunicorn["WEB_CONCURRENCY_RANGE"]}
+    for name, (low, high) in ranges.items():
+        assert f"| {low} to {high}" in rows[name] or f"; {low} to {high}" in rows[name], rows[name]
+    assert all(f"`{level}`" in rows["LOG_LEVEL"] for level in ("DEBUG", "INFO", "WARNING", "ERROR"))

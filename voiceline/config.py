@@ -62,6 +62,20 @@ class ConfigError(Exception):
 # week's requests; ten years at most.
 RETENTION_DAYS_RANGE = (30, 3650)
 
+# Whole-number settings: name -> (lowest, highest) allowed. README's configuration table
+# gives the same ranges (tests/test_config.py checks).
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "TRUSTED_PROXIES": (0, 5),
+    "DIAL_TIMEOUT_SECONDS": (5, 60),
+    "RECORDING_MAX_SECONDS": (10, 600),
+    "CALLBACK_SLA_HOURS": (1, 24 * 30),
+    "CLAIM_TIMEOUT_MINUTES": (1, 24 * 60),
+    "MAX_ATTEMPTS": (1, 20),
+    "SESSION_IDLE_MINUTES": (1, 24 * 60),
+    "RETENTION_DAYS": RETENTION_DAYS_RANGE,
+    "DB_STATEMENT_TIMEOUT_MS": (0, 600_000),
+}
+
 
 def _retention_days(source: Mapping[str, Any]) -> int | None:
     """Days after a request closes (or a call without one ends) before `voiceline retention
@@ -69,10 +83,11 @@ def _retention_days(source: Mapping[str, Any]) -> int | None:
     raw = str(source.get("RETENTION_DAYS") or "").strip()
     if raw.lower() in ("", "off"):
         return None
-    return _int(source, "RETENTION_DAYS", *RETENTION_DAYS_RANGE)
+    return _int(source, "RETENTION_DAYS")
 
 
-def _int(source: Mapping[str, Any], name: str, low: int, high: int) -> int:
+def _int(source: Mapping[str, Any], name: str) -> int:
+    low, high = INT_RANGES[name]
     raw = source.get(name) or SETTINGS[name]
     try:
         value = int(str(raw).strip())
@@ -227,7 +242,7 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
-    statement_timeout = _int(source, "DB_STATEMENT_TIMEOUT_MS", 0, 600_000)
+    statement_timeout = _int(source, "DB_STATEMENT_TIMEOUT_MS")
     secret_key, auth_token = secret("SECRET_KEY"), secret("TWILIO_AUTH_TOKEN")
     raw_url = (source.get("DATABASE_URL") or "").strip()
     if not raw_url and not development:
@@ -253,22 +268,22 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
         "CRISIS_LINE_NUMBER": _crisis_line_number(source),
         "CRISIS_LINE_FALLBACK_NUMBER": _crisis_line_fallback_number(source),
         "PUBLIC_BASE_URL": public_base,
-        "TRUSTED_PROXIES": _int(source, "TRUSTED_PROXIES", 0, 5),
+        "TRUSTED_PROXIES": _int(source, "TRUSTED_PROXIES"),
         "BUSINESS_HOURS": hours,
         "CLINIC_TIMEZONE": tz,
-        "DIAL_TIMEOUT_SECONDS": _int(source, "DIAL_TIMEOUT_SECONDS", 5, 60),
-        "RECORDING_MAX_SECONDS": _int(source, "RECORDING_MAX_SECONDS", 10, 600),
+        "DIAL_TIMEOUT_SECONDS": _int(source, "DIAL_TIMEOUT_SECONDS"),
+        "RECORDING_MAX_SECONDS": _int(source, "RECORDING_MAX_SECONDS"),
         "PROMPTS_DIR": prompts_dir,
-        "CALLBACK_SLA_HOURS": _int(source, "CALLBACK_SLA_HOURS", 1, 24 * 30),
-        "CLAIM_TIMEOUT_MINUTES": _int(source, "CLAIM_TIMEOUT_MINUTES", 1, 24 * 60),
-        "MAX_ATTEMPTS": _int(source, "MAX_ATTEMPTS", 1, 20),
-        "SESSION_IDLE_MINUTES": _int(source, "SESSION_IDLE_MINUTES", 1, 24 * 60),
+        "CALLBACK_SLA_HOURS": _int(source, "CALLBACK_SLA_HOURS"),
+        "CLAIM_TIMEOUT_MINUTES": _int(source, "CLAIM_TIMEOUT_MINUTES"),
+        "MAX_ATTEMPTS": _int(source, "MAX_ATTEMPTS"),
+        "SESSION_IDLE_MINUTES": _int(source, "SESSION_IDLE_MINUTES"),
         "RETENTION_DAYS": retention_days,
         "LOG_LEVEL": log_level,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not development,
-        "PERMANENT_SESSION_LIFETIME": dt.timedelta(minutes=_int(source, "SESSION_IDLE_MINUTES", 1, 24 * 60)),
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(minutes=_int(source, "SESSION_IDLE_MINUTES")),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": not development,
