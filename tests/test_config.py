@@ -234,6 +234,7 @@ def test_malformed_setting_messages(tmp_path, name, value, message):
         ("DIAL_TIMEOUT_SECONDS", "5", 5),
         ("DIAL_TIMEOUT_SECONDS", "60", 60),
         ("DIAL_TIMEOUT_SECONDS", " 30 ", 30),
+        ("DIAL_TIMEOUT_SECONDS", "  ", 25),  # blank: the default
         ("MAX_ATTEMPTS", "20", 20),
         ("PATIENT_SERVICES_NUMBER", "1-888-566-8774", "+18885668774"),
         ("CRISIS_LINE_NUMBER", "988", "988"),

@@ -88,7 +88,7 @@ def _retention_days(source: Mapping[str, Any]) -> int | None:
 
 def _int(source: Mapping[str, Any], name: str) -> int:
     low, high = INT_RANGES[name]
-    raw = source.get(name) or SETTINGS[name]
+    raw = str(source.get(name) or "").strip() or SETTINGS[name]  # empty or blank: the default
     try:
         value = int(str(raw).strip())
     except ValueError:
