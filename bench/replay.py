@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         url = f"sqlite:///{workdir / 'replay.db'}"
     try:
         app = create_app({
-            "VOICELINE_ENV": "production", "SECRET_KEY": "bench", "TWILIO_AUTH_TOKEN": run.TOKEN,
+            "VOICELINE_ENV": "production", "SECRET_KEY": scenarios.BENCH_SECRET_KEY, "TWILIO_AUTH_TOKEN": run.TOKEN,
+            "PATIENT_SERVICES_NUMBER": scenarios.PATIENT_SERVICES_NUMBER,
             "DATABASE_URL": url, "BUSINESS_HOURS": "closed", "LOG_LEVEL": "WARNING",
             "PROMPTS_DIR": str(REPO / "prompts"),
         })

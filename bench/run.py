@@ -34,7 +34,7 @@ sys.path.insert(0, str(BENCH))
 import hotspots  # noqa: E402
 import report  # noqa: E402
 
-TOKEN = "bench-auth-token-" + "0123456789abcdef"
+TOKEN = "fedcba9876543210" * 2  # shaped like a Twilio auth token (32 lowercase hex), as production requires
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_CONCURRENCY = 50  # the throughput target is read at 50 calls at once
 
@@ -134,12 +134,14 @@ def gunicorn_argv(bin_dir: Path, config: Path, app: str, port: int, extra: list[
 def app_env(app_root: Path, database_url: str, port: int, **overrides: str) -> dict:
     """The Procfile's environment, every Voiceline setting given (so a developer's .env cannot
     leak into the bench: python-dotenv never overrides a variable that is set, even to "")."""
+    import scenarios
     from voiceline.config import SETTINGS
 
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     env.update({name: default or "" for name, default in SETTINGS.items()})
     env.update({
         "VOICELINE_ENV": "production", "SECRET_KEY": secrets.token_hex(32), "TWILIO_AUTH_TOKEN": TOKEN,
+        "PATIENT_SERVICES_NUMBER": scenarios.PATIENT_SERVICES_NUMBER,
         "DATABASE_URL": database_url, "BUSINESS_HOURS": "closed", "LOG_LEVEL": "WARNING",
         "PORT": str(port), "WEB_CONCURRENCY": "2",
         "PYTHONPATH": os.pathsep.join([str(app_root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),

@@ -34,6 +34,10 @@ TWILIO_EXTRA_FIELDS = {
 }
 GATHER_EXTRA_FIELDS = {"FinishedOnKey": "", "msg": "Gather End"}
 
+# Production refuses a short SECRET_KEY and requires a patient services number (a fictional one).
+BENCH_SECRET_KEY = "bench-secret-key-" + "0123456789abcdef"
+PATIENT_SERVICES_NUMBER = "+16175550100"
+
 
 @dataclass(frozen=True)
 class ScenarioSpec:
@@ -112,7 +116,8 @@ def record(app_root: Path, token: str, workdir: Path | None = None) -> dict:
 
     workdir = workdir or Path(tempfile.mkdtemp(prefix="voiceline-bench-record-"))
     config = {
-        "VOICELINE_ENV": "production", "SECRET_KEY": "bench", "TWILIO_AUTH_TOKEN": token,
+        "VOICELINE_ENV": "production", "SECRET_KEY": BENCH_SECRET_KEY, "TWILIO_AUTH_TOKEN": token,
+        "PATIENT_SERVICES_NUMBER": PATIENT_SERVICES_NUMBER,
         "DATABASE_URL": f"sqlite:///{workdir / 'record.db'}", "BUSINESS_HOURS": "closed",
         "LOG_LEVEL": "WARNING", "PROMPTS_DIR": str(app_root / "prompts"),
     }

@@ -5,6 +5,7 @@ import logging
 from flask import current_app
 
 from alembic import context
+from voiceline.migrating import one_release_at_a_time
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -91,11 +92,9 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            # Change 2: the app's short statement_timeout protects webhooks, not migrations.
-            connection.exec_driver_sql("SET statement_timeout = 0")
-            connection.commit()
+    # Change 2: on PostgreSQL, one release step at a time (an advisory lock taken before the
+    # version is read), no statement_timeout, and a short lock_timeout (voiceline/migrating.py).
+    with connectable.connect() as connection, one_release_at_a_time(connection):
         # Change 3: batch mode lets SQLite alter tables (it has no ALTER COLUMN).
         conf_args.setdefault("render_as_batch", connection.dialect.name == "sqlite")
         context.configure(

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from twilio.request_validator import RequestValidator
 
-TEST_TOKEN = "test-auth-token-0123456789abcdef"
+TEST_TOKEN = "0123456789abcdef0123456789abcdef"  # shaped like a Twilio auth token (32 lowercase hex)
 # 18:00 in New York on a Saturday: patient services closed on every schedule the tests use.
 SATURDAY_EVENING = dt.datetime(2026, 11, 28, 23, 0, tzinfo=dt.UTC)
 BASE = "http://localhost"

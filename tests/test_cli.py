@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import PRODUCTION_SETTINGS
 from tests.phone import Phone
 from voiceline.commands import pretend_hours
 from voiceline.extensions import db
@@ -213,7 +214,7 @@ def test_a_sqlite_file_in_a_missing_folder_is_named(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)  # no .env here
     path = tmp_path / "no-such-folder" / "voiceline.db"
-    env = {"VOICELINE_ENV": "production", "SECRET_KEY": "x", "TWILIO_AUTH_TOKEN": "y", "DATABASE_URL": f"sqlite:///{path}"}
+    env = {**PRODUCTION_SETTINGS, "DATABASE_URL": f"sqlite:///{path}"}
     result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
     assert result.exit_code == 1
     assert result.output.strip() == f"voiceline: database error: unable to open database file (file: {path})"
@@ -227,8 +228,7 @@ def test_a_database_that_does_not_answer_is_one_line_not_a_traceback(tmp_path, m
 
     monkeypatch.chdir(tmp_path)  # no .env here
     (tmp_path / "voiceline.db").mkdir()  # a folder where the file should be: SQLite cannot open it
-    env = {"VOICELINE_ENV": "production", "SECRET_KEY": "x", "TWILIO_AUTH_TOKEN": "y",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'voiceline.db'}"}
+    env = {**PRODUCTION_SETTINGS, "DATABASE_URL": f"sqlite:///{tmp_path / 'voiceline.db'}"}
     result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
     assert result.exit_code == 1
     file = tmp_path / "voiceline.db"
@@ -252,7 +252,7 @@ def test_a_database_never_migrated_is_one_line_saying_what_to_run(database_url, 
         with admin.connect() as connection:
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
         url = admin.url.set(database=name).render_as_string(hide_password=False)
-    env = {"VOICELINE_ENV": "production", "SECRET_KEY": "x", "TWILIO_AUTH_TOKEN": "y", "DATABASE_URL": url}
+    env = {**PRODUCTION_SETTINGS, "DATABASE_URL": url}
     info = ScriptInfo(create_app=voiceline_cli._create_app)  # to close the command's connections after
     try:
         result = CliRunner().invoke(cli, command, env=env, obj=info)

@@ -9,13 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import base_config
+from tests.conftest import TEST_SECRET_KEY, base_config
+from tests.phone import TEST_TOKEN
 from voiceline import create_app
 from voiceline.config import ConfigError, load_settings
 from voiceline.hours import BusinessHours
 
-PRODUCTION = {"VOICELINE_ENV": "production", "SECRET_KEY": "s3cret-key", "TWILIO_AUTH_TOKEN": "twilio-token",
-              "DATABASE_URL": "postgresql://db.example/voiceline"}
+SECRET = "s3cret-key-" + "x" * 21  # 32 characters, the shortest allowed
+PRODUCTION = {"VOICELINE_ENV": "production", "SECRET_KEY": SECRET, "TWILIO_AUTH_TOKEN": TEST_TOKEN,
+              "PATIENT_SERVICES_NUMBER": "+16175550100", "DATABASE_URL": "postgresql://db.example/voiceline"}
 
 
 def load(tmp_path, **values):
@@ -50,9 +52,9 @@ def test_production_is_the_default_environment(tmp_path):
 
 
 def test_production_keeps_given_secrets(tmp_path):
-    settings = load(tmp_path, SECRET_KEY="  s3cret-key  ")
-    assert settings["SECRET_KEY"] == "s3cret-key"
-    assert settings["TWILIO_AUTH_TOKEN"] == "twilio-token"
+    settings = load(tmp_path, SECRET_KEY=f"  {SECRET}  ")
+    assert settings["SECRET_KEY"] == SECRET
+    assert settings["TWILIO_AUTH_TOKEN"] == TEST_TOKEN
     assert (settings["VOICELINE_ENV"], settings["DEVELOPMENT"]) == ("production", False)
 
 
@@ -68,16 +70,96 @@ def test_development_generates_missing_secrets(tmp_path, env):
 
 
 def test_development_keeps_given_secrets(tmp_path):
-    settings = load(tmp_path, VOICELINE_ENV="development")
-    assert (settings["SECRET_KEY"], settings["TWILIO_AUTH_TOKEN"]) == ("s3cret-key", "twilio-token")
+    """Even weak ones: a developer's own .env, never a production host."""
+    settings = load(tmp_path, VOICELINE_ENV="development", SECRET_KEY="x", TWILIO_AUTH_TOKEN="twilio-token")
+    assert (settings["SECRET_KEY"], settings["TWILIO_AUTH_TOKEN"]) == ("x", "twilio-token")
 
 
 def test_create_app_refuses_to_start_without_secret_key(tmp_path):
     config = base_config(f"sqlite:///{tmp_path / 'voiceline.db'}")
-    assert create_app(config).config["SECRET_KEY"] == "test-secret-key"  # the same config starts
+    assert create_app(config).config["SECRET_KEY"] == TEST_SECRET_KEY  # the same config starts
     del config["SECRET_KEY"]
     with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
         create_app(config)
+
+
+@pytest.mark.parametrize("blank", [None, "", "  "])
+def test_production_requires_the_patient_services_number(tmp_path, blank):
+    """No default outside development: a made-up or someone else's number would ring there."""
+    with pytest.raises(ConfigError, match=r"^PATIENT_SERVICES_NUMBER is not set \(required outside development"):
+        load(tmp_path, PATIENT_SERVICES_NUMBER=blank) if blank is not None else \
+            load_without(tmp_path, "PATIENT_SERVICES_NUMBER")
+
+
+def test_development_dials_a_fictional_patient_services_number(tmp_path):
+    settings = load_settings({"VOICELINE_ENV": "development"}, tmp_path)
+    assert settings["PATIENT_SERVICES_NUMBER"] == "+16175550100"  # 555-01xx: set aside for fiction
+
+
+@pytest.mark.parametrize("name", ["PATIENT_SERVICES_NUMBER", "CRISIS_LINE_FALLBACK_NUMBER"])
+@pytest.mark.parametrize("code", ["123", "988", "911", " 411 "])
+def test_only_the_crisis_line_may_be_a_three_digit_code(tmp_path, name, code):
+    with pytest.raises(ConfigError, match=f"^{name}: expected a whole phone number"):
+        load(tmp_path, **{name: code})
+    assert load(tmp_path, CRISIS_LINE_NUMBER=code)["CRISIS_LINE_NUMBER"] == code.strip()
+
+
+@pytest.mark.parametrize("key", ["x", "s3cret-key", "x" * 31])
+def test_production_refuses_a_short_secret_key(tmp_path, key):
+    with pytest.raises(ConfigError, match=rf"^SECRET_KEY: too short \(at least 32 characters, got {len(key)}\)"):
+        load(tmp_path, SECRET_KEY=key)
+    assert load(tmp_path, SECRET_KEY="x" * 32)["SECRET_KEY"] == "x" * 32
+
+
+@pytest.mark.parametrize("token", [
+    "y",
+    "twilio-token",
+    "test-auth-token-0123456789abcdef",  # 32 characters, not hex
+    "0123456789ABCDEF0123456789ABCDEF",  # Twilio's are lowercase: this one signs differently
+    "0123456789abcdef0123456789abcde",
+    "0123456789abcdef0123456789abcdef0",
+])
+def test_production_refuses_an_auth_token_that_is_not_twilios_shape(tmp_path, token):
+    with pytest.raises(ConfigError, match=r"^TWILIO_AUTH_TOKEN: expected 32 lowercase hex characters") as caught:
+        load(tmp_path, TWILIO_AUTH_TOKEN=token)
+    assert token not in str(caught.value)  # a secret is never repeated, even a wrong one
+
+
+@pytest.mark.parametrize("env", ["production", "development"])
+@pytest.mark.parametrize("sid", ["AC123", "SK" + "0" * 32, "AC" + "g" * 32, "ac" + "0" * 32, "AC" + "0" * 33])
+def test_a_malformed_account_sid_is_refused(tmp_path, env, sid):
+    with pytest.raises(ConfigError, match=r"^TWILIO_ACCOUNT_SID: expected AC followed by 32 lowercase hex digits"):
+        load(tmp_path, VOICELINE_ENV=env, TWILIO_ACCOUNT_SID=sid)
+
+
+def test_an_account_sid_is_kept(tmp_path):
+    assert load(tmp_path, TWILIO_ACCOUNT_SID=" AC" + "0123456789abcdef" * 2)["TWILIO_ACCOUNT_SID"] == \
+        "AC" + "0123456789abcdef" * 2
+
+
+@pytest.mark.parametrize("env", ["production", "development"])
+def test_retention_needs_the_account_sid(tmp_path, env):
+    """The purge deletes voice messages at Twilio: without the SID every run would fail there."""
+    with pytest.raises(ConfigError, match=r"^TWILIO_ACCOUNT_SID is not set \(required when RETENTION_DAYS is set"):
+        load(tmp_path, VOICELINE_ENV=env, RETENTION_DAYS="30")
+    assert load(tmp_path, VOICELINE_ENV=env, RETENTION_DAYS="off")["RETENTION_DAYS"] is None
+    assert load(tmp_path, VOICELINE_ENV=env, RETENTION_DAYS="30", TWILIO_ACCOUNT_SID="AC" + "0" * 32)[
+        "RETENTION_DAYS"] == 30
+
+
+def test_wsgi_refuses_a_weak_secret_key_in_one_line(tmp_path):
+    """What gunicorn's master prints before forking any worker."""
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **PRODUCTION,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'v.db'}", "SECRET_KEY": "x"}
+    run = subprocess.run([sys.executable, "-c", "import voiceline.wsgi"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stderr.splitlines()) == (4, [
+        "voiceline: cannot start: SECRET_KEY: too short (at least 32 characters, got 1): "
+        "generate one with python3 -c 'import secrets; print(secrets.token_hex(32))'"])
 
 
 # ---- malformed values ----------------------------------------------------------------------
@@ -97,6 +179,7 @@ def test_create_app_refuses_to_start_without_secret_key(tmp_path):
         ("CLINIC_TIMEZONE", "America"),
         ("CLINIC_TIMEZONE", "../etc/passwd"),
         ("PATIENT_SERVICES_NUMBER", "12345"),
+        ("PATIENT_SERVICES_NUMBER", "123"),
         ("PATIENT_SERVICES_NUMBER", "call us"),
         ("PATIENT_SERVICES_NUMBER", "+266696687"),
         ("CRISIS_LINE_NUMBER", "98"),
@@ -156,6 +239,7 @@ def test_malformed_setting_messages(tmp_path, name, value, message):
         ("DIAL_TIMEOUT_SECONDS", "5", 5),
         ("DIAL_TIMEOUT_SECONDS", "60", 60),
         ("DIAL_TIMEOUT_SECONDS", " 30 ", 30),
+        ("DIAL_TIMEOUT_SECONDS", "  ", 25),  # blank: the default
         ("MAX_ATTEMPTS", "20", 20),
         ("RETRY_AFTER_MINUTES", "0", 0),  # no delay
         ("RETRY_AFTER_MINUTES", " 1440 ", 1440),
@@ -175,7 +259,6 @@ def test_accepted_values_are_normalised(tmp_path, name, value, parsed):
 
 def test_defaults(tmp_path):
     settings = load(tmp_path)
-    assert settings["PATIENT_SERVICES_NUMBER"] == "+18885668774"
     assert settings["CRISIS_LINE_NUMBER"] == "988"
     assert settings["CRISIS_LINE_FALLBACK_NUMBER"] == "+18002738255"
     assert settings["CLINIC_TIMEZONE"] == ZoneInfo("America/New_York")
@@ -266,8 +349,9 @@ def test_a_sqlite_app_never_loads_the_postgresql_driver():
         "from tests.phone import TEST_TOKEN, Phone\n"
         "from voiceline import create_app, init_migrations\n"
         "from flask_migrate import upgrade\n"
-        "app = create_app({'VOICELINE_ENV': 'production', 'SECRET_KEY': 'x', 'TWILIO_AUTH_TOKEN': TEST_TOKEN,\n"
-        "                  'DATABASE_URL': f'sqlite:///{tempfile.mkdtemp()}/v.db', 'BUSINESS_HOURS': '24/7'})\n"
+        "app = create_app({'VOICELINE_ENV': 'production', 'SECRET_KEY': 'x' * 32, 'TWILIO_AUTH_TOKEN': TEST_TOKEN,\n"
+        "                  'DATABASE_URL': f'sqlite:///{tempfile.mkdtemp()}/v.db', 'BUSINESS_HOURS': '24/7',\n"
+        "                  'PATIENT_SERVICES_NUMBER': '+16175550100'})\n"
         "init_migrations(app)\n"
         "with app.app_context():\n"
         "    upgrade()\n"
@@ -281,3 +365,48 @@ def test_a_sqlite_app_never_loads_the_postgresql_driver():
     repo = Path(__file__).resolve().parent.parent
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=repo)
     assert result.stdout.strip().endswith("ok"), result.stderr[-2000:]
+
+
+# ---- testing mode --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0", "1", "false", "true"])
+def test_testing_mode_is_never_read_from_the_environment(tmp_path, monkeypatch, value):
+    """TESTING=0 once read as true (bool("0")); Flask's testing mode is for tests' own mappings."""
+    monkeypatch.chdir(tmp_path)  # no .env to find
+    for name, setting in {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'v.db'}", "TESTING": value}.items():
+        monkeypatch.setenv(name, setting)
+    assert create_app().config["TESTING"] is False
+    assert "TESTING" not in load_settings({**PRODUCTION, "TESTING": value}, tmp_path)
+
+
+def test_a_tests_mapping_turns_on_testing_mode(tmp_path):
+    config = base_config(f"sqlite:///{tmp_path / 'voiceline.db'}")
+    assert create_app(config).config["TESTING"] is True
+    assert create_app({**config, "TESTING": "1"}).config["TESTING"] is False  # a string is the environment's
+
+
+# ---- README ---------------------------------------------------------------------------------
+
+
+def readme_settings() -> dict[str, str]:
+    """Configuration's tables in README.md: variable -> its row."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    return {m.group(1): m.group(0) for m in re.finditer(r"^\| `([A-Z_]+)` \|.*$", section, re.MULTILINE)}
+
+
+def test_readme_lists_every_setting_with_its_range(monkeypatch):
+    import runpy
+
+    from voiceline.config import INT_RANGES, SETTINGS
+
+    monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    rows = readme_settings()
+    gunicorn = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    assert set(rows) == set(SETTINGS) | {"PORT", "WEB_CONCURRENCY"}
+    ranges = {**INT_RANGES, "PORT": gunicorn["PORT_RANGE"], "WEB_CONCURRENCY": gunicorn["WEB_CONCURRENCY_RANGE"]}
+    for name, (low, high) in ranges.items():
+        assert f"| {low} to {high}" in rows[name] or f"; {low} to {high}" in rows[name], rows[name]
+    assert all(f"`{level}`" in rows["LOG_LEVEL"] for level in ("DEBUG", "INFO", "WARNING", "ERROR"))

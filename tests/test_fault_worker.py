@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-import gunicorn
 import pytest
 import sqlalchemy as sa
 
-from tests.phone import TEST_TOKEN, check_invariants, new_sid, query, sign
+from tests.conftest import PRODUCTION_SETTINGS
+from tests.phone import check_invariants, new_sid, query, sign
 
 pytestmark = pytest.mark.slow
 
@@ -119,8 +119,8 @@ class Gunicorn:
     def __init__(self, database_url: str, logs: Path):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "1", "VOICELINE_ENV": "production",
-               "SECRET_KEY": "fault-test-secret", "TWILIO_AUTH_TOKEN": TEST_TOKEN, "DATABASE_URL": database_url,
+        env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "1", **PRODUCTION_SETTINGS,
+               "DATABASE_URL": database_url,
                "LOG_LEVEL": "WARNING", "PUBLIC_BASE_URL": "",
                # Closed, so "patient services" goes straight to callback capture at any hour.
                "BUSINESS_HOURS": "closed",
@@ -128,11 +128,10 @@ class Gunicorn:
                "DB_STATEMENT_TIMEOUT_MS": "60000"}
         self.log_path = logs
         self.log = open(logs, "wb")  # noqa: SIM115 (closed in stop)
+        # The config's bind, on loopback only (gunicorn.conf.py also turns off gunicorn 25.1+'s
+        # control socket, one fixed path per user that parallel test runs would share).
         command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py",
-                   "--bind", f"127.0.0.1:{self.port}"]  # the config's bind, on loopback only
-        if gunicorn.version_info >= (25, 1):
-            # 25.1 adds a control socket at one fixed path per user: parallel test runs would share it.
-            command.append("--no-control-socket")
+                   "--bind", f"127.0.0.1:{self.port}"]
         self.process = subprocess.Popen([*command, "voiceline.wsgi:app"], cwd=REPO, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
 

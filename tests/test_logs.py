@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
 from tests.staff import candidacy_call
-from voiceline.logs import MaskPhoneNumbers, mask_numbers
+from voiceline.logs import MaskPhoneNumbers, mask_numbers, utc_timestamp
 
 
 @pytest.mark.parametrize(
@@ -204,3 +205,62 @@ def test_the_code_itself_logs_no_number_before_any_filter(closed_app):
     assert "callback" in text  # the request was logged (by its id)
     for number in ("6175550123", "6175550177"):
         assert number not in text
+
+
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def masking_handler() -> logging.Handler:
+    [handler] = [h for h in logging.getLogger().handlers if any(isinstance(f, MaskPhoneNumbers) for f in h.filters)]
+    return handler
+
+
+def test_app_lines_have_iso_8601_utc_times(app):
+    handler, rec = masking_handler(), record("stored", call_sid="CA" + "f" * 32)
+    assert handler.filter(rec)
+    text = handler.format(rec)
+    assert re.match(rf"^{ISO_UTC} INFO voiceline\.test: stored \[call_sid=CA", text), text
+
+
+def test_utc_timestamp_says_its_zone():
+    assert utc_timestamp(1795786536.1239) == "2026-11-27T13:35:36.123Z"
+
+
+@pytest.mark.parametrize(("header", "shown"), [
+    ("1b4e28ba-2fa1-11d2-883f-0016cb6a1a00", "1b4e28ba-2fa1-11d2-883f-0016cb6a1a00"),
+    ("+16175550123-call-me-back", "•••0123-call-me-back"),  # the client's own header when no router replaces it
+    ("x" * 201, None),
+    ("two words", None),
+    ("", None),
+])
+def test_a_line_logged_in_a_request_carries_its_request_id(app, header, shown):
+    with app.test_request_context("/voice/incoming", headers={"X-Request-ID": header}):
+        rec = record("stored", call_sid="CA1")
+        MaskPhoneNumbers().filter(rec)
+    expected = f"stored [call_sid=CA1 request_id={shown}]" if shown else "stored [call_sid=CA1]"
+    assert rec.getMessage() == expected
+
+
+def test_a_webhooks_log_line_and_its_access_line_share_the_request_id(app, client):
+    """What is written for a real request, through the app's own handler's filter and format."""
+    lines: list[str] = []
+    root_handler = masking_handler()
+
+    class Collect(logging.Handler):
+        def emit(self, rec: logging.LogRecord) -> None:
+            lines.append(self.format(rec))
+
+    handler = Collect()
+    handler.addFilter(MaskPhoneNumbers())
+    handler.setFormatter(root_handler.formatter)
+    logger = logging.getLogger("voiceline")
+    logger.addHandler(handler)
+    try:
+        response = client.post("/voice/incoming", data={"CallSid": "CA1", "From": "+16175550123"},
+                               headers={"X-Request-ID": "1b4e28ba-2fa1-11d2-883f-0016cb6a1a00"})
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == 403
+    [line] = lines
+    assert re.match(rf"^{ISO_UTC} WARNING voiceline\.voice\.security: rejected unsigned or forged webhook", line)
+    assert line.endswith(" request_id=1b4e28ba-2fa1-11d2-883f-0016cb6a1a00]") and "6175550123" not in line

@@ -10,6 +10,7 @@ from voiceline.phones import (
     mask,
     normalize_caller_id,
     normalize_dial_target,
+    normalize_full_number,
     parse_keyed_us_number,
     spoken_digits,
     spoken_number,
@@ -128,6 +129,14 @@ def test_normalize_dial_target_valid(raw, target):
 @pytest.mark.parametrize("raw", ["", "  ", "98", "9888", "abc", "+266696687", "+10175550123"])
 def test_normalize_dial_target_invalid(raw):
     assert normalize_dial_target(raw) is None
+
+
+@pytest.mark.parametrize(("raw", "number"), [
+    ("+18002738255", "+18002738255"), ("1-800-273-8255", "+18002738255"), ("(617) 555-0100", "+16175550100"),
+    ("+442071838750", "+442071838750"), ("988", None), ("123", None), ("911", None), ("", None), ("+266696687", None),
+])
+def test_normalize_full_number_takes_no_short_code(raw, number):
+    assert normalize_full_number(raw) == number
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 
-from tests.conftest import base_config
+from tests.conftest import PRODUCTION_SETTINGS, base_config
 from voiceline import create_app
 from voiceline.cli import cli
 from voiceline.extensions import db
@@ -600,7 +600,7 @@ def test_create_app_refuses_broken_prompts(tmp_path):
 
 def test_wsgi_exits_4_with_the_problems_and_no_traceback(tmp_path):
     prompts = broken_prompts(tmp_path)
-    env = clean_env(VOICELINE_ENV="production", SECRET_KEY="x", TWILIO_AUTH_TOKEN="y",
+    env = clean_env(**PRODUCTION_SETTINGS,
                     DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", PROMPTS_DIR=str(prompts))
     run = subprocess.run([str(VENV_BIN / "python"), "-c", "import voiceline.wsgi"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)

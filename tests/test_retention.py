@@ -285,7 +285,7 @@ def test_without_retention_days_nothing_is_erased(app, twilio):
 @pytest.mark.parametrize(("raw", "days"), [(None, None), ("", None), ("off", None), ("30", 30), (" 365 ", 365),
                                            ("3650", 3650)])
 def test_retention_days_setting(tmp_path, raw, days):
-    settings = {"VOICELINE_ENV": "development", "RETENTION_DAYS": raw}
+    settings = {"VOICELINE_ENV": "development", "RETENTION_DAYS": raw, "TWILIO_ACCOUNT_SID": ACCOUNT}
     assert load_settings(settings, tmp_path)["RETENTION_DAYS"] == days
 
 

@@ -1,5 +1,7 @@
 """Every /voice/ route checks X-Twilio-Signature: missing or wrong gets 403 and stores nothing."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -196,3 +198,32 @@ def test_a_signature_check_that_breaks_is_refused_never_answered_with_twiml(app,
     assert response.status_code == 403 and b"<Response" not in response.data
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 0
+
+
+def _rejections(caplog) -> list[str]:
+    """Each rejection's message, without the ids the masking filter may have appended already."""
+    return [re.sub(r" \[path=[^\]]*\]$", "", r.getMessage()) for r in caplog.records
+            if r.name == "voiceline.voice.security"]
+
+
+def test_an_unsigned_request_is_logged_as_such(app, client, caplog):
+    assert client.post("/voice/incoming", data=_fields(new_sid())).status_code == 403
+    assert _rejections(caplog) == ["rejected unsigned or forged webhook"]
+
+
+@pytest.mark.parametrize(("public_base_url", "checked"), [(None, "http://localhost"),
+                                                          ("https://voice.example.org", "https://voice.example.org")])
+def test_a_signature_that_does_not_match_names_the_origin_checked(make_app, caplog, public_base_url, checked):
+    """Signed by Twilio for the https URL it called, checked against another origin: the line
+    says which, and what to set (and never the query string or a form value)."""
+    app = make_app(PUBLIC_BASE_URL=public_base_url)
+    data = _fields(new_sid())
+    signed_for = "https://line.example.net/voice/step/main_menu?lang=en&n=2"
+    response = twilio_post(app.test_client(), BASE + "/voice/step/main_menu?lang=en&n=2", data,
+                           signature=sign(signed_for, data))
+    assert response.status_code == 403
+    [line] = _rejections(caplog)
+    assert line == (f"rejected unsigned or forged webhook: the signature does not match this URL at origin "
+                    f"{checked} (if Twilio calls another origin, as when TLS ends at a proxy, set "
+                    "PUBLIC_BASE_URL to it)")
+    assert "lang=en" not in line and "6175550123" not in line

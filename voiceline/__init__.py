@@ -31,10 +31,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     app = Flask(__name__, instance_relative_config=True)
     app.session_interface = StaffSessionInterface()
+    testing = config is not None and config.get("TESTING") is True
     if config is None:
         load_dotenv(find_dotenv(usecwd=True))
         config = os.environ
     app.config.update(load_settings(config, Path(app.instance_path)))
+    # Only a test's own mapping turns on Flask's testing mode (exceptions reach the test):
+    # never the environment, where TESTING=0 would have read as true.
+    app.config["TESTING"] = testing
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     if app.config["TRUSTED_PROXIES"]:
         # Behind a router (Heroku's, a load balancer) every request comes from its address:

@@ -51,7 +51,8 @@ def _create_app():
 class VoicelineGroup(FlaskGroup):
     """A database that cannot be used (it does not answer, is locked, has no tables) is one
     line naming the problem in the release step's log or a terminal, not a page of
-    SQLAlchemy's stack frames. Other errors, bugs among them, still show theirs."""
+    SQLAlchemy's stack frames; so is any database error of `voiceline db upgrade`. Other
+    errors, bugs among them, still show theirs."""
 
     def get_command(self, ctx: click.Context, name: str):
         """In an app built for help only, every command shows its help but refuses to run:
@@ -66,18 +67,20 @@ class VoicelineGroup(FlaskGroup):
         from sqlalchemy.exc import DBAPIError, OperationalError
 
         from voiceline.database import schema_missing
+        from voiceline.migrating import migration_failure
 
         try:
             return super().invoke(ctx)
         except DBAPIError as exc:
-            if schema_missing(exc) and ctx.invoked_subcommand != "db":  # not when db upgrade itself fails
+            migrating = ctx.invoked_subcommand == "db"  # the release step: any failure is one line
+            if schema_missing(exc) and not migrating:
                 reason = str(exc.orig).strip().splitlines()[0]
                 click.echo(f"voiceline: database not set up or behind this code ({reason}): "
                            "run voiceline db upgrade", err=True)
                 sys.exit(1)
-            if not isinstance(exc, OperationalError):
+            if not (migrating or isinstance(exc, OperationalError)):
                 raise
-            reason = str(exc.orig or exc).strip().splitlines()[0]
+            reason = migration_failure(exc) if migrating else str(exc.orig or exc).strip().splitlines()[0]
             click.echo(f"voiceline: database error: {reason}{_sqlite_file(ctx)}", err=True)
             sys.exit(1)
 

@@ -9,6 +9,7 @@ does not start.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from voiceline.hours import BusinessHours, HoursError, parse_holidays
-from voiceline.phones import normalize_dial_target
+from voiceline.phones import normalize_dial_target, normalize_full_number
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +33,7 @@ SETTINGS: dict[str, str | None] = {
     "SECRET_KEY": None,
     "TWILIO_ACCOUNT_SID": None,
     "TWILIO_AUTH_TOKEN": None,
-    "PATIENT_SERVICES_NUMBER": "+18885668774",
+    "PATIENT_SERVICES_NUMBER": None,
     "PUBLIC_BASE_URL": None,
     "TRUSTED_PROXIES": "0",
     "BUSINESS_HOURS": "Mon-Fri 08:00-18:00",
@@ -62,6 +63,21 @@ class ConfigError(Exception):
 # week's requests; ten years at most.
 RETENTION_DAYS_RANGE = (30, 3650)
 
+# Whole-number settings: name -> (lowest, highest) allowed. README's configuration table
+# gives the same ranges (tests/test_config.py checks).
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "TRUSTED_PROXIES": (0, 5),
+    "DIAL_TIMEOUT_SECONDS": (5, 60),
+    "RECORDING_MAX_SECONDS": (10, 600),
+    "CALLBACK_SLA_HOURS": (1, 24 * 30),
+    "CLAIM_TIMEOUT_MINUTES": (1, 24 * 60),
+    "MAX_ATTEMPTS": (1, 20),
+    "RETRY_AFTER_MINUTES": (0, 24 * 60),
+    "SESSION_IDLE_MINUTES": (1, 24 * 60),
+    "RETENTION_DAYS": RETENTION_DAYS_RANGE,
+    "DB_STATEMENT_TIMEOUT_MS": (0, 600_000),
+}
+
 
 def _retention_days(source: Mapping[str, Any]) -> int | None:
     """Days after a request closes (or a call without one ends) before `voiceline retention
@@ -69,11 +85,12 @@ def _retention_days(source: Mapping[str, Any]) -> int | None:
     raw = str(source.get("RETENTION_DAYS") or "").strip()
     if raw.lower() in ("", "off"):
         return None
-    return _int(source, "RETENTION_DAYS", *RETENTION_DAYS_RANGE)
+    return _int(source, "RETENTION_DAYS")
 
 
-def _int(source: Mapping[str, Any], name: str, low: int, high: int) -> int:
-    raw = source.get(name) or SETTINGS[name]
+def _int(source: Mapping[str, Any], name: str) -> int:
+    low, high = INT_RANGES[name]
+    raw = str(source.get(name) or "").strip() or SETTINGS[name]  # empty or blank: the default
     try:
         value = int(str(raw).strip())
     except ValueError:
@@ -81,6 +98,73 @@ def _int(source: Mapping[str, Any], name: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
     return value
+
+
+# Outside development: SECRET_KEY signs staff sessions and keys the sign-in throttle's HMAC, so
+# it must be long enough not to be guessed; Twilio's auth tokens are 32 lowercase hex digits,
+# and a token that is not one can never check a real signature (every call would get 403).
+SECRET_KEY_MIN_LENGTH = 32
+TWILIO_AUTH_TOKEN_FORMAT = re.compile(r"[0-9a-f]{32}")
+TWILIO_ACCOUNT_SID_FORMAT = re.compile(r"AC[0-9a-f]{32}")
+
+
+def _strong_secret(name: str, value: str) -> str:
+    """A production secret that is what it should be; the message never repeats the value."""
+    if name == "SECRET_KEY" and len(value) < SECRET_KEY_MIN_LENGTH:
+        raise ConfigError(f"SECRET_KEY: too short (at least {SECRET_KEY_MIN_LENGTH} characters, got {len(value)}): "
+                          "generate one with python3 -c 'import secrets; print(secrets.token_hex(32))'")
+    if name == "TWILIO_AUTH_TOKEN" and not TWILIO_AUTH_TOKEN_FORMAT.fullmatch(value):
+        raise ConfigError(f"TWILIO_AUTH_TOKEN: expected 32 lowercase hex characters (the auth token in "
+                          f"Twilio's console), got {len(value)} characters that are not one")
+    return value
+
+
+def _account_sid(source: Mapping[str, Any]) -> str | None:
+    raw = (source.get("TWILIO_ACCOUNT_SID") or "").strip()
+    if raw and not TWILIO_ACCOUNT_SID_FORMAT.fullmatch(raw):
+        raise ConfigError(f"TWILIO_ACCOUNT_SID: expected AC followed by 32 lowercase hex digits, got {raw!r}")
+    return raw or None
+
+
+# What `make run` dials for patient services when .env names no number: 555-01xx numbers are
+# set aside for fiction, so a development line with a real Twilio number rings nobody's phone.
+DEVELOPMENT_PATIENT_SERVICES_NUMBER = "+16175550100"
+
+
+def _patient_services_number(source: Mapping[str, Any], development: bool) -> str:
+    """What transfers (and the fallback TwiML) dial: a whole number, never a short code such as
+    123, and never a default outside development (it would ring someone else's line)."""
+    raw = (source.get("PATIENT_SERVICES_NUMBER") or "").strip()
+    if not raw and development:
+        return DEVELOPMENT_PATIENT_SERVICES_NUMBER
+    if not raw:
+        raise ConfigError("PATIENT_SERVICES_NUMBER is not set (required outside development: the number "
+                          "transfers ring)")
+    return _full_number("PATIENT_SERVICES_NUMBER", raw)
+
+
+def _crisis_line_number(source: Mapping[str, Any]) -> str:
+    """The crisis key's dial: 988 (a three-digit service code is allowed here only) or a whole number."""
+    raw = (source.get("CRISIS_LINE_NUMBER") or SETTINGS["CRISIS_LINE_NUMBER"]).strip()
+    number = normalize_dial_target(raw)
+    if number is None:
+        raise ConfigError(f"CRISIS_LINE_NUMBER: expected 988 or a phone number such as +18002738255, got {raw!r}")
+    return number
+
+
+def _crisis_line_fallback_number(source: Mapping[str, Any]) -> str | None:
+    raw = (source.get("CRISIS_LINE_FALLBACK_NUMBER") or SETTINGS["CRISIS_LINE_FALLBACK_NUMBER"]).strip()
+    if raw.lower() == "none":
+        return None
+    return _full_number("CRISIS_LINE_FALLBACK_NUMBER", raw)
+
+
+def _full_number(name: str, raw: str) -> str:
+    number = normalize_full_number(raw)
+    if number is None:
+        raise ConfigError(f"{name}: expected a whole phone number (E.164 such as +16175550100, or a US "
+                          f"number such as (617) 555-0100), got {raw!r}")
+    return number
 
 
 # What DATABASE_URL may name: backend -> the drivers installed for it (None: the default).
@@ -124,7 +208,7 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
     def secret(name: str) -> str:
         value = (source.get(name) or "").strip()
         if value:
-            return value
+            return value if development else _strong_secret(name, value)
         if development:
             # Validation stays on in development: a generated token still has to sign requests.
             return secrets.token_hex(16)
@@ -146,17 +230,6 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
     except HoursError as exc:
         raise ConfigError(f"BUSINESS_HOURS: {exc}") from None
 
-    numbers = {}
-    for name in ("PATIENT_SERVICES_NUMBER", "CRISIS_LINE_NUMBER", "CRISIS_LINE_FALLBACK_NUMBER"):
-        raw = (source.get(name) or SETTINGS[name] or "").strip()
-        if name == "CRISIS_LINE_FALLBACK_NUMBER" and raw.lower() in ("", "none"):
-            numbers[name] = None
-            continue
-        number = normalize_dial_target(raw)
-        if number is None:
-            raise ConfigError(f"{name}: expected an E.164 number such as +18885668774, got {raw!r}")
-        numbers[name] = number
-
     public_base = (source.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None
     if public_base and (
         not public_base.startswith(("https://", "http://")) or "/" in public_base.split("://", 1)[1]
@@ -171,7 +244,7 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
-    statement_timeout = _int(source, "DB_STATEMENT_TIMEOUT_MS", 0, 600_000)
+    statement_timeout = _int(source, "DB_STATEMENT_TIMEOUT_MS")
     secret_key, auth_token = secret("SECRET_KEY"), secret("TWILIO_AUTH_TOKEN")
     raw_url = (source.get("DATABASE_URL") or "").strip()
     if not raw_url and not development:
@@ -179,37 +252,41 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
         raise ConfigError("DATABASE_URL is not set (required outside development; PostgreSQL, "
                           "or sqlite:///path for a single host)")
     url = database_url(raw_url, instance_path)
+    account_sid = _account_sid(source)
+    retention_days = _retention_days(source)
+    if retention_days is not None and account_sid is None:
+        raise ConfigError("TWILIO_ACCOUNT_SID is not set (required when RETENTION_DAYS is set: the purge "
+                          "deletes voice messages through Twilio's REST API)")
 
     return {
         "VOICELINE_ENV": env,
         "DEVELOPMENT": development,
         "SECRET_KEY": secret_key,
         "TWILIO_AUTH_TOKEN": auth_token,
-        "TWILIO_ACCOUNT_SID": (source.get("TWILIO_ACCOUNT_SID") or "").strip() or None,
+        "TWILIO_ACCOUNT_SID": account_sid,
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, statement_timeout),
-        "PATIENT_SERVICES_NUMBER": numbers["PATIENT_SERVICES_NUMBER"],
-        "CRISIS_LINE_NUMBER": numbers["CRISIS_LINE_NUMBER"],
-        "CRISIS_LINE_FALLBACK_NUMBER": numbers["CRISIS_LINE_FALLBACK_NUMBER"],
+        "PATIENT_SERVICES_NUMBER": _patient_services_number(source, development),
+        "CRISIS_LINE_NUMBER": _crisis_line_number(source),
+        "CRISIS_LINE_FALLBACK_NUMBER": _crisis_line_fallback_number(source),
         "PUBLIC_BASE_URL": public_base,
-        "TRUSTED_PROXIES": _int(source, "TRUSTED_PROXIES", 0, 5),
+        "TRUSTED_PROXIES": _int(source, "TRUSTED_PROXIES"),
         "BUSINESS_HOURS": hours,
         "CLINIC_TIMEZONE": tz,
-        "DIAL_TIMEOUT_SECONDS": _int(source, "DIAL_TIMEOUT_SECONDS", 5, 60),
-        "RECORDING_MAX_SECONDS": _int(source, "RECORDING_MAX_SECONDS", 10, 600),
+        "DIAL_TIMEOUT_SECONDS": _int(source, "DIAL_TIMEOUT_SECONDS"),
+        "RECORDING_MAX_SECONDS": _int(source, "RECORDING_MAX_SECONDS"),
         "PROMPTS_DIR": prompts_dir,
-        "CALLBACK_SLA_HOURS": _int(source, "CALLBACK_SLA_HOURS", 1, 24 * 30),
-        "CLAIM_TIMEOUT_MINUTES": _int(source, "CLAIM_TIMEOUT_MINUTES", 1, 24 * 60),
-        "MAX_ATTEMPTS": _int(source, "MAX_ATTEMPTS", 1, 20),
-        "RETRY_AFTER_MINUTES": _int(source, "RETRY_AFTER_MINUTES", 0, 24 * 60),
-        "SESSION_IDLE_MINUTES": _int(source, "SESSION_IDLE_MINUTES", 1, 24 * 60),
-        "RETENTION_DAYS": _retention_days(source),
+        "CALLBACK_SLA_HOURS": _int(source, "CALLBACK_SLA_HOURS"),
+        "CLAIM_TIMEOUT_MINUTES": _int(source, "CLAIM_TIMEOUT_MINUTES"),
+        "MAX_ATTEMPTS": _int(source, "MAX_ATTEMPTS"),
+        "RETRY_AFTER_MINUTES": _int(source, "RETRY_AFTER_MINUTES"),
+        "SESSION_IDLE_MINUTES": _int(source, "SESSION_IDLE_MINUTES"),
+        "RETENTION_DAYS": retention_days,
         "LOG_LEVEL": log_level,
-        "TESTING": bool(source.get("TESTING", False)),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not development,
-        "PERMANENT_SESSION_LIFETIME": dt.timedelta(minutes=_int(source, "SESSION_IDLE_MINUTES", 1, 24 * 60)),
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(minutes=_int(source, "SESSION_IDLE_MINUTES")),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": not development,

@@ -18,6 +18,9 @@ SECRET_KEY={secret_key}
 # calls from a real Twilio number through a tunnel.
 TWILIO_AUTH_TOKEN={auth_token}
 # TWILIO_ACCOUNT_SID=AC...
+# What transfers ring: a fictional number (555-01xx); put patient services' own here to
+# take real calls. Production has no default: the line refuses to start without one.
+PATIENT_SERVICES_NUMBER=+16175550100
 # PUBLIC_BASE_URL=https://your-tunnel.example.org
 # DATABASE_URL=postgresql://postgres@127.0.0.1:5432/voiceline   (default: SQLite in instance/)
 BUSINESS_HOURS="Mon-Fri 08:00-18:00; Sat 09:00-13:00"

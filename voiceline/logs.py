@@ -4,10 +4,15 @@ values: answers, numbers) are withheld.
 
 Code logs IDs (CallSid, callback id) in `extra`, never numbers or answers; this filter is
 the second line of defence for anything that slips into a message anyway.
+
+Lines carry ISO-8601 UTC times, and within a request its X-Request-ID (Heroku's router sets
+one per request), as gunicorn's access log does (gunicorn.conf.py): a webhook's app lines and
+its access line can be matched.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 
@@ -17,7 +22,8 @@ PHONE = re.compile(
 # psycopg puts the server's DETAIL in the error's text, which SQLAlchemy's exception repeats.
 DETAIL = re.compile(r"^DETAIL:.*$", re.MULTILINE)
 DETAIL_WITHHELD = "DETAIL: (withheld from the log: it may hold caller data)"
-EXTRA_FIELDS = ("call_sid", "callback_id", "recording_sid", "endpoint", "node", "path", "phone", "staff")
+EXTRA_FIELDS = ("call_sid", "callback_id", "recording_sid", "endpoint", "node", "path", "phone", "staff",
+                "request_id")
 
 
 # A request path is whatever the client sent: "/voice/x%0aFAKE LINE" decodes to a newline.
@@ -28,6 +34,35 @@ def one_line(value: object) -> str:
     """An `extra` value as one line: control characters shown as \\xNN, so nobody can write a
     line of their own into the log."""
     return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+# Heroku's request ids are UUIDs; a client-sent one passes its router when 20 to 200 of these.
+REQUEST_ID = re.compile(r"[A-Za-z0-9+/=_.:-]{1,200}")
+
+
+def request_id(raw: str | None) -> str | None:
+    """An X-Request-ID fit for a log line, or None. The header is whatever the client sent when
+    no router replaces it: anything longer or stranger is left out, and a phone number in it
+    is masked like any other."""
+    raw = (raw or "").strip()
+    return mask_numbers(raw) if REQUEST_ID.fullmatch(raw) else None
+
+
+def current_request_id() -> str | None:
+    from flask import has_request_context, request
+
+    return request_id(request.headers.get("X-Request-ID")) if has_request_context() else None
+
+
+def utc_timestamp(seconds: float) -> str:
+    """2026-11-27T13:55:36.123Z: ISO 8601, in UTC, saying so."""
+    moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class UTCFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's name)
+        return utc_timestamp(record.created)
 
 
 def mask_numbers(text: str) -> str:
@@ -47,6 +82,8 @@ class MaskPhoneNumbers(logging.Filter):
         except (TypeError, ValueError):  # a bad format string: let logging report it as usual
             return True
         record._voiceline_masked = True
+        if not getattr(record, "request_id", None):
+            record.request_id = current_request_id()
         ids = mask_numbers(
             " ".join(f"{name}={one_line(getattr(record, name))}" for name in EXTRA_FIELDS
                      if getattr(record, name, None))
@@ -63,7 +100,7 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     if not any(isinstance(f, MaskPhoneNumbers) for h in root.handlers for f in h.filters):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(UTCFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(MaskPhoneNumbers())
         root.addHandler(handler)
     root.setLevel(level)

@@ -59,15 +59,21 @@ def parse_keyed_us_number(digits: str | None) -> str | None:
     return _e164(number)
 
 
-def normalize_dial_target(raw: str) -> str | None:
-    """A number the line may dial: E.164, or a three-digit service code such as 988."""
-    raw = raw.strip()
-    if SHORT_CODE.match(raw):
-        return raw
-    number = _parse(raw, "US")
+def normalize_full_number(raw: str) -> str | None:
+    """E.164 for a whole phone number (E.164 of any country, or a national US number); never
+    a short code such as 988 or 123."""
+    number = _parse(raw.strip(), "US")
     if number is None or not phonenumbers.is_valid_number(number):
         return None
     return _e164(number)
+
+
+def normalize_dial_target(raw: str) -> str | None:
+    """A number the line may dial: a whole number as E.164, or a three-digit service code such as 988."""
+    raw = raw.strip()
+    if SHORT_CODE.match(raw):
+        return raw
+    return normalize_full_number(raw)
 
 
 def last_four(phone: str | None) -> str:

@@ -21,6 +21,8 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
+from voiceline.logs import one_line
+
 log = logging.getLogger(__name__)
 
 
@@ -85,6 +87,18 @@ def verify_twilio_signature() -> None:
     request.max_content_length = MAX_VOICE_BODY_BYTES
     validator = current_app.extensions["voiceline.validator"]
     if not signature_is_valid(validator):
-        log.warning("rejected unsigned or forged webhook", extra={"path": request.path})
+        log_rejection()
         abort(403)
     g.twilio_signed = True
+
+
+def log_rejection() -> None:
+    """A signed request that fails the check is most often a deploy's mistake, not a forgery:
+    TLS ends at a proxy, so the URL rebuilt here is not the one Twilio signed. The line says
+    which origin the check used (never the query string or a form value: caller data)."""
+    if not request.headers.get(SIGNATURE_HEADER):
+        log.warning("rejected unsigned or forged webhook", extra={"path": request.path})
+        return
+    log.warning("rejected unsigned or forged webhook: the signature does not match this URL at origin %s "
+                "(if Twilio calls another origin, as when TLS ends at a proxy, set PUBLIC_BASE_URL to it)",
+                one_line(origin()), extra={"path": request.path})
