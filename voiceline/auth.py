@@ -35,6 +35,10 @@ from voiceline.queue import work
 from voiceline.upsert import upsert
 
 FREE_FAILURES = 5
+# An address is often a whole clinic's (one office, one NAT): its colleagues' typos together
+# must not lock everyone out, so it may fail more before it waits; a guesser trying many
+# accounts from one address still waits after this many.
+FREE_FAILURES_PER_ADDRESS = 20
 FIRST_DELAY = dt.timedelta(seconds=30)
 MAX_DELAY = dt.timedelta(minutes=15)
 # Failures are counted for a day, so the wait keeps doubling to MAX_DELAY and stays there
@@ -92,6 +96,10 @@ def _keys(email: str, address: str | None) -> list[str]:
     return keys
 
 
+def _free_failures(key: str) -> int:
+    return FREE_FAILURES_PER_ADDRESS if key.startswith("ip:") else FREE_FAILURES
+
+
 def blocked_for(session: Session, email: str, address: str | None, now: dt.datetime) -> dt.timedelta | None:
     """How much longer sign-in is refused for this account or address, if it is."""
     until = session.scalars(sa.select(SignInFailure.blocked_until)
@@ -112,8 +120,9 @@ def _count_try(session: Session, key: str, now: dt.datetime) -> bool:
         returning=[table.c.failures])
     if row is None:
         return False
-    if row.failures >= FREE_FAILURES:
-        delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (row.failures - FREE_FAILURES))
+    free = _free_failures(key)
+    if row.failures >= free:
+        delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (row.failures - free))
         session.execute(sa.update(SignInFailure).where(SignInFailure.key == key)
                         .values(blocked_until=now + delay))
     return True
