@@ -290,3 +290,16 @@ def test_help_lists_the_commands_on_a_machine_with_no_settings(tmp_path):
         ran = subprocess.run([voiceline, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
         assert ran.returncode == 1, (args, ran.stdout, ran.stderr)
         assert ran.stderr.strip().splitlines()[-1] == refusal
+
+
+def test_version_names_voiceline_itself():
+    """Which release is installed (Flask's own --version names only Python, Flask, Werkzeug)."""
+    import importlib.metadata
+
+    from click.testing import CliRunner
+
+    from voiceline.cli import cli
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"voiceline {importlib.metadata.version('voiceline')}\n"

@@ -1,6 +1,7 @@
 """No caller is stranded: database down, bugs, odd requests all get TwiML, never a 5xx.
 And what we log never holds a phone number or an answer."""
 
+import importlib.metadata
 import logging
 from contextlib import contextmanager
 
@@ -143,6 +144,7 @@ def test_healthz_reports_an_unreachable_database(down_app):
     response = down_app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json() == {"status": "degraded", "database": "unreachable",
+                                   "version": importlib.metadata.version("voiceline"),
                                    "prompts_version": down_app.extensions["voiceline.flow"].prompts_version}
 
 

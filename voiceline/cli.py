@@ -110,7 +110,9 @@ cli = VoicelineGroup(
     name="voiceline",
     create_app=_create_app,
     help="Voiceline, the clinics' telephone intake line.",
+    add_version_option=False,  # Flask's names Python, Flask and Werkzeug, not this program
 )
+cli = click.version_option(package_name="voiceline", prog_name="voiceline", message="%(prog)s %(version)s")(cli)
 
 
 @cli.group("flow", cls=click.Group)

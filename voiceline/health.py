@@ -8,6 +8,8 @@ during a deploy whose release step already ran.
 
 from __future__ import annotations
 
+from importlib import metadata
+
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +22,7 @@ bp = Blueprint("health", __name__)
 # it is written here; tests/test_migrations.py holds it to Alembic's own head. Revisions are
 # named NNNN_..., so their order is the order of their numbers.
 SCHEMA_REVISION = "0005_callback_last_attempt_at"
+VERSION = metadata.version("voiceline")  # which release a dyno runs, next to its prompts
 
 
 def _schema() -> tuple[str, bool]:
@@ -48,6 +51,6 @@ def healthz():
     else:
         database, ok = _schema()
     flow = current_app.extensions["voiceline.flow"]
-    body = {"status": "ok" if ok else "degraded", "database": database,
+    body = {"status": "ok" if ok else "degraded", "database": database, "version": VERSION,
             "prompts_version": flow.prompts_version}
     return jsonify(body), 200 if ok else 503
