@@ -410,3 +410,10 @@ def test_readme_lists_every_setting_with_its_range(monkeypatch):
     for name, (low, high) in ranges.items():
         assert f"| {low} to {high}" in rows[name] or f"; {low} to {high}" in rows[name], rows[name]
     assert all(f"`{level}`" in rows["LOG_LEVEL"] for level in ("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@pytest.mark.parametrize("zone", ["EST", "UTC", "Etc/GMT+5", "EST5EDT"])
+def test_a_time_zone_without_daylight_saving_rules_of_a_place_is_refused(tmp_path, zone):
+    """EST is a fixed offset: from March to November the line would open an hour off."""
+    with pytest.raises(ConfigError, match=f"CLINIC_TIMEZONE: '{re.escape(zone)}' is not a place's time zone"):
+        load(tmp_path, CLINIC_TIMEZONE=zone)

@@ -214,10 +214,16 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
             return secrets.token_hex(16)
         raise ConfigError(f"{name} is not set (required outside development)")
 
+    tz_name = (source.get("CLINIC_TIMEZONE") or SETTINGS["CLINIC_TIMEZONE"]).strip()
     try:
-        tz = ZoneInfo((source.get("CLINIC_TIMEZONE") or SETTINGS["CLINIC_TIMEZONE"]).strip())
+        tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones: OSError
         raise ConfigError(f"CLINIC_TIMEZONE: unknown time zone {source.get('CLINIC_TIMEZONE')!r}") from None
+    if "/" not in tz_name or tz_name.startswith("Etc/"):
+        # EST, UTC, Etc/GMT+5: a fixed offset or an old alias. EST has no daylight saving time,
+        # so from March to November the line would open and close an hour off.
+        raise ConfigError(f"CLINIC_TIMEZONE: {tz_name!r} is not a place's time zone; use one such as "
+                          "America/New_York or America/Phoenix (it follows the place's daylight saving time)")
 
     try:
         holiday_rule = parse_holidays(source.get("HOLIDAYS") or SETTINGS["HOLIDAYS"])
