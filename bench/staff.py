@@ -161,7 +161,7 @@ def measure_services(app_config: dict, iterations: int) -> dict:
     from voiceline.extensions import db
     from voiceline.models import StaffUser, now_utc
     from voiceline.queue.listing import Filters, queue_page
-    from voiceline.queue.work import Policy, claim_next
+    from voiceline.queue.work import Policy, claim_next, release_all
 
     app = create_app(app_config)
     results: dict[str, dict] = {}
@@ -206,6 +206,9 @@ def measure_services(app_config: dict, iterations: int) -> dict:
         timed("claim_next + commit", next_one)
         results["_notes"] = {"open_items": total_open.get("n"), "next_claimed": sum(1 for c in claimed if c),
                              "next_distinct": len(set(claimed))}
+        # Untimed: give them back, or Next over HTTP (the same account) only reopens the one held.
+        release_all(db.session, db.session.get(StaffUser, staff_id))
+        db.session.commit()
         db.engine.dispose()
     return results
 

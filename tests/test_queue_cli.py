@@ -67,7 +67,17 @@ def test_every_record_the_cli_prints_is_an_audited_look(app, runner):
 def test_next_on_an_empty_queue(app, runner):
     factories.staff(app, "ana@clinic.example")
     code, out = invoke(runner, "callbacks", "next", "--staff", "ana@clinic.example")
-    assert code == 0 and "The queue is empty." in out
+    assert code == 0 and "There is nothing waiting in the queue right now." in out
+
+
+def test_next_when_everything_is_taken_says_so(app, runner):
+    """Not "empty": a colleague holds the one open request."""
+    factories.staff(app, "ana@clinic.example")
+    factories.staff(app, "ben@clinic.example")
+    factories.callback(app)
+    invoke(runner, "callbacks", "next", "--staff", "ben@clinic.example")
+    code, out = invoke(runner, "callbacks", "next", "--staff", "ana@clinic.example")
+    assert code == 0 and "The one open request is being worked on by a colleague right now." in out
 
 
 def test_unknown_staff_item_or_outcome(app, runner):

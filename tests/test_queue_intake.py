@@ -31,6 +31,33 @@ def test_repeat_caller_updates_the_open_request(closed_app):
     assert linked == [request.id, request.id]
 
 
+def test_a_caller_who_asks_again_after_our_attempt_is_offered_at_once(closed_app):
+    """RETRY_AFTER_MINUTES spaces out the calls we make; a caller phoning back (perhaps
+    after our voicemail) has asked again, and Next offers them at once."""
+    import datetime as dt
+
+    from tests import factories
+    from voiceline.models import now_utc
+    from voiceline.queue import work
+
+    candidacy_call(closed_app)
+    [request] = stored_requests(closed_app)
+    ana = factories.staff(closed_app)
+    rules = work.Policy.from_config(closed_app.config)
+    with closed_app.app_context():
+        staff = db.session.get(type(ana), ana.id)
+        work.claim(db.session, request.id, staff, now_utc(), rules)
+        work.log_attempt(db.session, request.id, staff, "left_voicemail", None, now_utc(), rules)
+        db.session.commit()
+        assert db.session.get(CallbackRequest, request.id).last_attempt_at is not None
+    candidacy_call(closed_app)  # they call back and ask again
+    with closed_app.app_context():
+        assert db.session.get(CallbackRequest, request.id).last_attempt_at is None
+        found = work.claim_next(db.session, db.session.get(type(ana), ana.id), now_utc() + dt.timedelta(minutes=1),
+                                rules)
+        assert found is not None and found.id == request.id
+
+
 def test_a_caller_keying_in_someone_elses_number_overrules_nothing(closed_app):
     """Anyone who knows a number can key it in: they may add to its open request, never make
     the line leave the clinic's name on that phone, or replace what its owner told us."""

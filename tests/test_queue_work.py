@@ -203,10 +203,12 @@ def test_unsuccessful_attempts_close_as_unreachable_after_max_attempts(app, peop
     run(app, work.reopen, item, admin, now_utc())
     request = get(app, item)
     assert (request.status, request.outcome, request.unsuccessful_attempts, request.attempts) == ("open", None, 0, 3)
+    assert request.last_attempt_at is None  # reopened: Next offers it at once
+    assert run(app, work.claim_next, ben, now_utc(), policy(app)) == item
     with app.app_context():
         notes = db.session.scalars(sa.select(CallbackAttempt.note).order_by(CallbackAttempt.id)).all()
     assert notes == [None, "left a message without the clinic name", None]
-    assert audit_actions(app, item)[-1] == "reopen"
+    assert audit_actions(app, item)[-2:] == ["reopen", "claim"]
 
 
 def test_call_back_later_keeps_the_item_open_and_uncounted(make_app):

@@ -147,7 +147,10 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
     with app.app_context():
         first, second = db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id)).all()
         assert (first.phone, second.phone) == ("+16175550123", "+16175559876")
-    for item, other, other_phone in ((second, first, "(617) 555-0123"), (first, second, "(617) 555-9876")):
+    # Claimed, the page shows the other request's number in full only once that one is held by
+    # the same coordinator too: until then someone else may claim it and call the same person.
+    for item, other, other_phone, shown_after_claim in ((second, first, "(617) 555-0123", "•••-•••-0123"),
+                                                        (first, second, "(617) 555-9876", "(617) 555-9876")):
         # Before it is claimed, the page shows no number to call (theirs or another's) in full.
         masked = coordinator.page(f"/staff/callbacks/{item.id}")
         others = masked.one("section", **{"aria-labelledby": "others-h"}).text
@@ -158,7 +161,7 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
         assert "This caller has another open request" in notice.text
         assert notice.one("a").get("href") == f"/staff/callbacks/{other.id}"
         others = doc.one("section", **{"aria-labelledby": "others-h"}).text
-        assert f"#{other.id}" in others and f"call back at {other_phone}" in others
+        assert f"#{other.id}" in others and f"call back at {shown_after_claim}" in others
     facts = dl(coordinator.page(f"/staff/callbacks/{second.id}"), "facts")
     assert facts["Called from"].startswith("(617) 555-0123")
     coordinator.post(f"/staff/callbacks/{second.id}/release")
@@ -171,6 +174,24 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
         reasons = {r["Request"].split()[0]: r["Reason"] for r in found}
         assert "Called from •••-0123" in reasons[f"#{second.id}"] and "Called from" not in reasons[f"#{first.id}"]
     assert "Called from" not in dl(coordinator.page(f"/staff/callbacks/{first.id}"), "facts")
+
+
+def test_a_closed_request_does_not_show_the_number_of_an_open_one_someone_else_holds(app, coordinator, colleague):
+    """The same phone's closed request would otherwise give anyone the number (and a tel: link)
+    that a colleague is calling right now."""
+    candidacy_call(app)
+    with app.app_context():
+        first = db.session.scalar(sa.select(CallbackRequest))
+    colleague.post(f"/staff/callbacks/{first.id}/claim")
+    colleague.post(f"/staff/callbacks/{first.id}/attempts", {"outcome": "booked", "attempts_seen": "0"})
+    candidacy_call(app)  # they call again: a new open request
+    with app.app_context():
+        second = db.session.scalars(sa.select(CallbackRequest).order_by(CallbackRequest.id.desc())).first()
+    assert second.id != first.id and second.status == "open"
+    colleague.post(f"/staff/callbacks/{second.id}/claim")
+    closed = coordinator.page(f"/staff/callbacks/{first.id}")
+    assert "(617) 555-0123" not in closed.text and not closed.find_all("a", href="tel:+16175550123")
+    assert "This caller has another open request" in closed.one("p", id="open-elsewhere").text
 
 
 def test_the_queue_flags_a_caller_who_used_the_crisis_line(app, coordinator):
@@ -277,6 +298,22 @@ def test_voice_message_plays_through_our_app_only(app, coordinator):
     assert seek.status_code == 206 and seek.get_data() == b"ake-mp3"
     assert len(fake.urls) == 4 and len(audit_rows(app, "play_recording")) == 2
     assert "api.twilio.com" not in coordinator.get("/staff/").get_data(as_text=True)
+
+
+def test_a_range_from_past_the_start_with_no_play_before_it_is_audited(app, coordinator, admin):
+    """bytes=1- is all of the message but its first byte: a look like any other. From someone
+    whose play of it was audited a moment ago, the same range is that play going on."""
+    FakeTwilio(app)
+    call = candidacy_call(app, message=True)
+    item = only_request(app)
+    src = f"/staff/callbacks/{item.id}/recordings/{call.recording_sid}"
+    rest = coordinator.get(src, headers={"Range": "bytes=1-"})
+    assert rest.status_code == 206 and rest.get_data() == b"D3fake-mp3"
+    assert len(audit_rows(app, "play_recording")) == 1
+    coordinator.get(src, headers={"Range": "bytes=5-"})  # a seek in that play
+    assert len(audit_rows(app, "play_recording")) == 1
+    admin.get(src, headers={"Range": "bytes=5-"})  # someone else: their own look
+    assert [e.actor for e in audit_rows(app, "play_recording")] == ["ana@clinic.example", "dana@clinic.example"]
 
 
 def test_voice_message_needs_sign_in(app):

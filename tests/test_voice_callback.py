@@ -161,6 +161,14 @@ def test_a_yes_to_voicemail_for_a_keyed_in_number_is_read_back_as_no_with_the_re
     assert (request.phone, request.voicemail_ok) == ("+16175550188", False)
 
 
+def test_a_no_to_voicemail_for_a_keyed_in_number_is_read_back_plainly(closed_app):
+    """No reason to give a caller who said no, or an anonymous one who keyed their own number."""
+    phone = to_capture(closed_app, from_number="anonymous")
+    phone.press_through("6175550188", "1", "4", "2", "2")  # their number; correct; any time; no; no message
+    assert "If we reach your voicemail, we won't say our clinic's name." in phone.spoken()
+    assert not any(s.startswith("Because that is not the phone") for s in phone.spoken())
+
+
 def test_a_caller_who_keys_in_their_own_number_may_consent(closed_app):
     phone = to_capture(closed_app, from_number="+12125550111")
     phone.press_through("2", "2125550111", "1", "4", "1", "2")  # "another" number: the same phone; yes

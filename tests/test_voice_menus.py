@@ -453,8 +453,20 @@ def test_zero_goes_to_patient_services_from_a_menu_or_question(app, phone, lang)
 def test_zero_at_the_greeting_goes_to_patient_services_without_a_language(phone):
     phone.call()
     phone.press("0")
+    assert phone.spoken()[:2] == ["Let me get you to someone who can help.",
+                                  "Le comunico con alguien que pueda ayudarle."]
     whisper = query(phone.doc.find("Dial/Number").get("url"))
     assert "lang" not in whisper  # the coordinator hears that no language was chosen
+
+
+def test_dial_bridged_false_is_believed_over_a_stored_acceptance(app, phone):
+    """Twilio says the caller was not put through: the database's flag (from this call's
+    whisper, or an earlier one) is asked only when Twilio does not say."""
+    phone.call()
+    phone.press_through("1", "5")
+    phone.accept_whisper()
+    phone.dial_result("completed", DialBridged="false")
+    assert "all of our coordinators are helping other callers" in phone.text()
 
 
 def test_zero_while_closed_gives_the_hours_and_takes_a_callback_request(closed_app):

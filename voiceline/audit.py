@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from voiceline.models import AuditEntry, StaffUser, now_utc
 from voiceline.models.audit import ACTIONS
+
+
+def looked_recently(session: Session, action: str, staff: StaffUser, callback_id: int, since: dt.datetime) -> bool:
+    """Whether `staff` has an entry `action` on this request since `since`."""
+    return session.scalar(
+        sa.select(AuditEntry.id).where(AuditEntry.action == action, AuditEntry.staff_id == staff.id,
+                                       AuditEntry.callback_id == callback_id, AuditEntry.at >= since).limit(1)
+    ) is not None
 
 
 def record(session: Session, action: str, *, staff: StaffUser | None = None, actor: str | None = None,

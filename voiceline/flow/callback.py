@@ -196,7 +196,7 @@ class CallbackCapture:
                                    when=when))
         if summary.voicemail_ok:
             says.append(self.engine.say(lang, "callback.voicemail_yes"))
-        elif summary.phone != ctx.caller_phone:
+        elif summary.consent_not_counted:
             # Consent counts only from the phone itself (queue/intake.py): a "yes" from another
             # phone is kept as "no", and the caller who gave it hears why, not a bare "we won't".
             says.append(self.engine.say(lang, "callback.voicemail_other_phone"))

@@ -189,7 +189,11 @@ class Engine:
         """The operator key ("0"): to a person when open, as after three missed tries, but at once
         and without saying sorry; closed, the hours and a callback request."""
         chosen = self.chosen_language(state)
-        verbs, presented = self.present(self.flow.escalate_to, state.forward(lang=chosen or state.lang), ctx,
+        # At the greeting no language is chosen: say where the call goes in both, as after three
+        # missed tries, before it goes on in English.
+        says = [] if chosen else [self.say(code, "system.escalate" if ctx.is_open else "system.escalate_closed")
+                                  for code in self.languages_for(None)]
+        verbs, presented = self.present(self.flow.escalate_to, state.forward(lang=chosen or state.lang), ctx, says,
                                         language_chosen=chosen is not None)
         return Step(verbs, choice="operator", presented=presented)
 

@@ -152,6 +152,7 @@ class CallbackSummary:
     phone: str | None
     window: str
     voicemail_ok: bool | None
+    consent_not_counted: bool = False  # a "yes" for another phone's number, kept as "no"
 
 
 @dataclass

@@ -20,6 +20,7 @@ from voiceline.models.callbacks import STATUSES
 from voiceline.phones import mask
 from voiceline.queue import work
 from voiceline.queue.export import callback_dicts
+from voiceline.staff.formatting import clinic_time
 
 callbacks_cli = AppGroup("callbacks", help="The callback queue.")
 
@@ -92,10 +93,13 @@ def next_request(staff_email: str) -> None:
     """Claim the highest-priority, oldest unclaimed request and show it (or the one the
     coordinator is still working on)."""
     staff = _staff(staff_email)
-    found = work.next_for(db.session, staff, now_utc(), _policy(), actor=f"cli:{staff.email}")
+    now, rules = now_utc(), _policy()
+    found = work.next_for(db.session, staff, now, rules, actor=f"cli:{staff.email}")
+    message = None if found.request is not None else work.nothing_to_claim(
+        work.open_counts(db.session, now, rules), rules, clinic_time)
     db.session.commit()
     if found.request is None:
-        click.echo("The queue is empty.")
+        click.echo(message)
         return
     if found.still_mine:
         click.echo(f"Still working on request #{found.request.id}: finish it or release it first.", err=True)

@@ -78,6 +78,9 @@ class Stored:
     phone: str
     preferred_window: str | None
     voicemail_ok: bool | None
+    # This caller said yes to naming the clinic for another phone's number: kept as no, and
+    # the read-back says why.
+    consent_not_counted: bool = False
 
 
 # The final step of every callback capture runs these: each is built once (SQLAlchemy then
@@ -116,6 +119,9 @@ def _merged(existing: sa.Row, intake: Intake) -> dict[str, Any]:
         "requested_by_caller": True,
         "missed": False,
         "priority": min(existing.priority, PRIORITY_REQUESTED),
+        # They asked again (perhaps after our voicemail): Next offers them at once, not after
+        # RETRY_AFTER_MINUTES, which is for the calls we make.
+        "last_attempt_at": None,
     }
     # A specific reason beats a generic one from a later call.
     if existing.reason == "missed_call" or (trusted and intake.reason not in ("general", "missed_call")):
@@ -241,6 +247,7 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
         return None
     window = window or "any"
     from_that_phone = phone == caller
+    consent_not_counted = bool(consent) and not from_that_phone
     consent = own_consent(consent, phone, caller)
     callback_id, created = add_or_merge(session, Intake(
         phone=phone, language=language, reason=reason, call_sid=call_sid, prompts_version=prompts_version,
@@ -253,7 +260,7 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     if created or not from_that_phone:
         # From another phone, what is read back is what this caller chose: the merge kept the
         # owner's choices, and reading those out would tell a stranger what the owner said.
-        return Stored(callback_id, phone, window, consent)
+        return Stored(callback_id, phone, window, consent, consent_not_counted)
     return _stored(session, callback_id)  # the merge may have kept an earlier window or consent
 
 

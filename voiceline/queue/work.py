@@ -10,6 +10,7 @@ different rows instead of queueing on the same one. Services flush; callers comm
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -231,6 +232,27 @@ class OpenCounts:
     next_retry_at: dt.datetime | None = None
 
 
+def _requests(count: int) -> str:
+    return f"{count} open request{'' if count == 1 else 's'}"
+
+
+def nothing_to_claim(counts: OpenCounts, policy: Policy, time_words: Callable[[dt.datetime], str]) -> str:
+    """Next found nothing: say whether the queue is empty, everything in it is taken, or some
+    of it waits out RETRY_AFTER_MINUTES (and until when, in `time_words`). For the staff site
+    and `voiceline callbacks next` alike."""
+    if counts.open == 0:
+        return "There is nothing waiting in the queue right now."
+    if counts.waiting_to_retry == 0:
+        if counts.open == 1:
+            return "The one open request is being worked on by a colleague right now."
+        return f"All {counts.open} open requests are being worked on right now."
+    minutes = policy.retry_after.total_seconds() // 60
+    parts = [f"{counts.being_worked_on} being worked on"] if counts.being_worked_on else []
+    parts.append(f"{counts.waiting_to_retry} tried in the last {minutes:.0f} minutes")
+    return (f"Nothing to call yet. Of the {_requests(counts.open)}: {' and '.join(parts)}. Next offers "
+            f"one again after {time_words(counts.next_retry_at)}; you can still open one and claim it.")
+
+
 def open_counts(session: Session, now: dt.datetime, policy: Policy) -> OpenCounts:
     live = sa.and_(CallbackRequest.claimed_by_id.is_not(None), CallbackRequest.claimed_at > now - policy.claim_timeout)
     waiting = sa.and_(sa.not_(live), sa.not_(_due(now, policy)))
@@ -352,7 +374,8 @@ def add_note(session: Session, callback_id: int, staff: StaffUser, text: str, no
 
 def reopen(session: Session, callback_id: int, admin: StaffUser, now: dt.datetime,
            *, address: str | None = None) -> CallbackRequest:
-    """Admins only: put a closed request back in the queue, with a fresh attempt count."""
+    """Admins only: put a closed request back in the queue, with a fresh attempt count (and
+    no wait for RETRY_AFTER_MINUTES: Next offers it at once)."""
     if not admin.is_admin:
         raise QueueError("Only an admin can reopen a request.")
     request = _not_erased(_get(session, callback_id, lock=True))  # the lock: not while it is being erased
@@ -366,6 +389,7 @@ def reopen(session: Session, callback_id: int, admin: StaffUser, now: dt.datetim
             request.closed_at = None
             request.closed_by_id = None
             request.unsuccessful_attempts = 0
+            request.last_attempt_at = None
             request.claimed_by_id = None
             request.claimed_at = None
             session.flush()

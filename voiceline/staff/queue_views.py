@@ -168,13 +168,17 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
     live = work.claim_is_live(item, now, rules)
     holder = history.claimed_by if live else None
     mine = holder is not None and holder.id == me.id
-    # An open request's number is for whoever holds it: anyone else might call them too.
-    number_shown = item.status != OPEN or mine
+    # An open request's number is for whoever holds it: anyone else might call them too. So is
+    # the number of any open request on this page (this one, or another of the same caller's,
+    # seen from a closed one): shown in full only to its holder.
+    guarded = {other.phone for other in (item, *history.other_requests)
+               if other.status == OPEN and not (work.claim_is_live(other, now, rules) and other.claimed_by_id == me.id)}
+    number_shown = item.phone not in guarded
     closed_by = db.session.get(StaffUser, item.closed_by_id) if item.closed_by_id else None
     given = ordered(item.answers, questions)
 
     def shown(number: str) -> str:
-        return display(number) if number_shown else mask(number)
+        return display(number) if number_shown and number not in guarded else mask(number)
 
     attempt_form = attempt_form or AttemptForm(formdata=None)
     if attempt_form.expected_attempts() is None:
@@ -214,17 +218,22 @@ def detail(callback_id: int):
 
 # Safari asks for the first two bytes of audio before it asks for the rest from byte 0.
 PROBE_BYTES = 2
+# A range from further in, asked for by someone whose play of the same request's message was
+# audited this recently, continues that play (the rest of it, or a seek).
+SAME_PLAY = dt.timedelta(minutes=30)
 
 
-def starts_a_play() -> bool:
-    """This request starts a play of the message: the whole file, or a range from its first
-    byte (not Safari's two-byte probe). A player's later ranges, for the rest of the same play
-    or for seeking, are not new plays."""
+def starts_a_play(callback_id: int) -> bool:
+    """This request is a look at the message to audit: the whole file, a range from its first
+    byte (not Safari's two-byte probe), or a range from further in that no audited play of this
+    person's in the last SAME_PLAY continues (a range alone, bytes=1-, is nearly all of it)."""
     ranges = request.range
     if ranges is None:  # no Range header (or one the response ignores): the whole file
         return True
     start, stop = ranges.ranges[0]
-    return start == 0 and (stop is None or stop > PROBE_BYTES)
+    if start == 0:
+        return stop is None or stop > PROBE_BYTES
+    return not audit.looked_recently(db.session, "play_recording", staff(), callback_id, now_utc() - SAME_PLAY)
 
 
 @bp.get("/callbacks/<int:callback_id>/recordings/<recording_sid>")
@@ -243,14 +252,14 @@ def recording(callback_id: int, recording_sid: str):
     except twilio_api.RecordingUnavailable as exc:
         current_app.logger.warning("recording unavailable: %s", exc,
                                    extra={"callback_id": callback_id, "recording_sid": recording_sid})
-        if starts_a_play():
+        if starts_a_play(callback_id):
             audit.record(db.session, "play_recording_failed", **played)
             db.session.commit()
         return render_template("staff/error.html", title="The voice message cannot be played right now",
                                message="It could not be fetched from Twilio just now. Try again in a few "
                                        "minutes; if it keeps happening, tell an admin.",
                                detail=str(exc), back=callback_id), 503
-    if starts_a_play():
+    if starts_a_play(callback_id):
         audit.record(db.session, "play_recording", **played)
         db.session.commit()
     response = Response(audio, mimetype="audio/mpeg",

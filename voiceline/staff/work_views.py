@@ -32,26 +32,6 @@ def _failed(exc: work.QueueError, callback_id: int | None):
     return _done(callback_id)
 
 
-def _requests(count: int) -> str:
-    return f"{count} open request{'' if count == 1 else 's'}"
-
-
-def nothing_to_claim(counts: work.OpenCounts) -> str:
-    """Next found nothing: say whether the queue is empty, everything in it is taken, or some
-    of it waits out RETRY_AFTER_MINUTES (and until when)."""
-    if counts.open == 0:
-        return "There is nothing waiting in the queue right now."
-    if counts.waiting_to_retry == 0:
-        if counts.open == 1:
-            return "The one open request is being worked on by a colleague right now."
-        return f"All {counts.open} open requests are being worked on right now."
-    minutes = policy().retry_after.total_seconds() // 60
-    parts = [f"{counts.being_worked_on} being worked on"] if counts.being_worked_on else []
-    parts.append(f"{counts.waiting_to_retry} tried in the last {minutes:.0f} minutes")
-    return (f"Nothing to call yet. Of the {_requests(counts.open)}: {' and '.join(parts)}. Next offers "
-            f"one again after {clinic_time(counts.next_retry_at)}; you can still open one and claim it.")
-
-
 @bp.post("/next")
 def next_request():
     """Open the request I am working on, else claim the highest-priority, longest-waiting
@@ -59,7 +39,8 @@ def next_request():
     now, rules = now_utc(), policy()
     found = work.next_for(db.session, staff(), now, rules, address=address())
     item = found.request
-    message = None if item is not None else nothing_to_claim(work.open_counts(db.session, now, rules))
+    message = None if item is not None else work.nothing_to_claim(work.open_counts(db.session, now, rules), rules,
+                                                                   clinic_time)
     db.session.commit()
     if item is None:
         flash(message, "info")

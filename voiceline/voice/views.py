@@ -168,7 +168,8 @@ def step(node: str):
         )
         if request_row is None:
             return CallbackSummary(None, "any", None)
-        return CallbackSummary(request_row.phone, request_row.preferred_window or "any", request_row.voicemail_ok)
+        return CallbackSummary(request_row.phone, request_row.preferred_window or "any", request_row.voicemail_ok,
+                               request_row.consent_not_counted)
 
     def keyed_number() -> str | None:
         if not call_sid:
@@ -191,8 +192,9 @@ def dial_result():
     # DialBridged: Twilio connected the two calls, which the whisper allows only once the
     # coordinator pressed 1 (or if the whisper itself failed: connected rather than dropped).
     # The flag /whisper-answer stored is the second source, for a request without it.
-    accepted = (request.form.get("DialBridged") or "").strip().lower() == "true"
-    if call_sid and not accepted:
+    bridged = _dial_bridged()
+    accepted = bridged is True
+    if call_sid and bridged is None:
         _database()
         accepted = store.transfer_accepted(db.session, call_sid)
     result = _engine().dial_result(state, status, accepted, call_context(call_sid, caller))
@@ -248,11 +250,18 @@ def crisis_result():
     return _render(verbs)
 
 
+def _dial_bridged() -> bool | None:
+    """Twilio's DialBridged ("true"/"false"), or None if the request does not say."""
+    value = (request.form.get("DialBridged") or "").strip().lower()
+    return {"true": True, "false": False}.get(value)
+
+
 def _bridged(call_sid: str | None) -> bool:
     """Did the coordinator take the call? Twilio's DialBridged, else the flag /whisper-answer
     stored; with the database gone, not known: the caller hears the crisis numbers again."""
-    if (request.form.get("DialBridged") or "").strip().lower() == "true":
-        return True
+    bridged = _dial_bridged()
+    if bridged is not None:
+        return bridged
     if not call_sid:
         return False
     try:
