@@ -232,6 +232,8 @@ def test_form_without_csrf_token_gets_a_friendly_page_and_changes_nothing(app, c
     doc = html(response)
     assert doc.one("h1").text == "This form has expired"
     assert "reload the page" in doc.one("main").text
+    assert "Nothing you entered on it was saved." in doc.one("main").text
+    assert "after 30 minutes without activity" in doc.one("main").text
     assert get_request(app, callback_id).claimed_by_id is None
     assert audit_rows(app, "claim") == []
     response = coordinator.post(f"/staff/callbacks/{callback_id}/claim", {"csrf_token": "forged"}, csrf=False)

@@ -199,9 +199,13 @@ def error_page(status: int, title: str, message: str):
 def csrf_failed(exc):
     # Only staff forms carry CSRF tokens (the voice blueprint is exempt), so this is always
     # a staff page: an expired form after a long pause or a sign-in in another tab.
+    # Say plainly that nothing was saved: a coordinator back from a long call must not believe
+    # the outcome they typed is stored.
+    minutes = current_app.config["SESSION_IDLE_MINUTES"]
     return error_page(400, "This form has expired",
-                      "For your security, forms stop working after a while or when you sign in again. "
-                      "Go back, reload the page, and try again.")
+                      "Nothing you entered on it was saved. For your security, forms stop working when "
+                      f"you sign in again or after {minutes} minutes without activity (you are then signed "
+                      "out). Go back, reload the page (sign in again if asked), and enter it again.")
 
 
 def _rollback() -> None:
