@@ -231,10 +231,10 @@ def build_scenarios(rng: random.Random) -> list[Scenario]:
             s.lang, s.app = "en", rng.choice(["open", "closed"])
             script, s.confirms = capture(caller_id, odd=True)
             s.script = ["", "", ""] + (["dial:busy"] if s.app == "open" else []) + script
-        elif kind == "odd_keys":  # wrong keys at the main menu, then odd answers in the capture
+        elif kind == "odd_keys":  # wrong keys at the main menu, 0 for a person, odd answers in the capture
             s.app = rng.choice(["open", "closed"])
             script, s.confirms = capture(caller_id, odd=True)
-            s.script += ["7", "0", "5"] + ([transfer_fails()] if s.app == "open" else []) + script
+            s.script += ["7", "8", "0"] + ([transfer_fails()] if s.app == "open" else []) + script
         elif kind == "odd_no_number":  # no caller ID and three bad numbers: told the hours, nothing queued
             s.from_number = rng.choice(WITHHELD)
             s.script += ["5", "123", "", "0000000000"]
