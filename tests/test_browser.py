@@ -28,7 +28,7 @@ from werkzeug.serving import make_server
 from tests import factories
 from tests.phone import SATURDAY_EVENING, Phone
 from voiceline.extensions import db
-from voiceline.models import AuditEntry, CallbackAttempt, CallbackRequest
+from voiceline.models import AuditEntry, CallbackAttempt, CallbackRequest, StaffUser
 
 pytestmark = pytest.mark.browser
 
@@ -376,3 +376,42 @@ def test_an_admin_sees_the_coordinators_work_in_the_audit_log(new_page, expect, 
     assert {e.action for e in stored} == {"claim", "view_callback", "attempt"}
     with app.app_context():
         assert db.session.scalar(sa.select(AuditEntry.actor).where(AuditEntry.action == "view_audit")) == ADMIN[0]
+
+
+def test_two_coordinators_opening_one_request_cannot_both_call(new_page, expect, app):
+    """Opened from the queue, a request shows no number to call until it is claimed; once a
+    colleague holds it, nobody else sees the number, a tel: link or the form to log a call."""
+    callback_id = caller_leaves_a_request(app)
+    factories.staff(app, COORDINATOR[0], name=COORDINATOR[1])
+    factories.staff(app, "robin@clinic.example", name="Robin Colleague")
+    casey, robin = new_page(viewport=TABLET), new_page()
+    for page, email in ((casey, COORDINATOR[0]), (robin, "robin@clinic.example")):
+        page.goto("/staff/")
+        sign_in(page, email)
+        page.wait_for_url(re.compile(r"/staff/$"))
+        queue_row(page, callback_id).get_by_role("link").click()  # opened, not claimed
+        page.wait_for_url(re.compile(rf"/staff/callbacks/{callback_id}$"))
+        who = page.get_by_role("region", name="Who to call")
+        expect(who).to_contain_text("0188")
+        expect(page.locator(f'a[href="tel:{CALLER}"]')).to_have_count(0)
+        expect(page.locator("main")).not_to_contain_text(CALLER_DISPLAY)
+        expect(page.get_by_role("radio", name=OUTCOME)).to_have_count(0)
+        expect(who.get_by_role("button", name="Claim and call")).to_be_visible()
+
+    casey.get_by_role("region", name="Who to call").get_by_role("button", name="Claim and call").click()
+    casey.wait_for_url(re.compile(rf"/staff/callbacks/{callback_id}$"))
+    expect(casey.get_by_role("region", name="Who to call").get_by_role("link", name=CALLER_DISPLAY)).to_have_attribute(
+        "href", f"tel:{CALLER}")
+    expect(casey.get_by_role("radio", name=OUTCOME)).to_have_count(1)
+
+    # Robin's page was opened before Casey claimed it: pressing Claim and call now is refused.
+    robin.get_by_role("region", name="Who to call").get_by_role("button", name="Claim and call").click()
+    robin.wait_for_url(re.compile(rf"/staff/callbacks/{callback_id}$"))
+    expect(robin.locator("main")).to_contain_text(f"{COORDINATOR[1]} is working on this request right now.")
+    expect(robin.locator(f'a[href="tel:{CALLER}"]')).to_have_count(0)
+    expect(robin.locator("main")).not_to_contain_text(CALLER_DISPLAY)
+    expect(robin.get_by_role("radio", name=OUTCOME)).to_have_count(0)
+    with app.app_context():
+        item = db.session.get(CallbackRequest, callback_id)
+        holder = db.session.scalar(sa.select(StaffUser.email).where(StaffUser.id == item.claimed_by_id))
+    assert holder == COORDINATOR[0]
