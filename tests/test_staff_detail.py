@@ -169,7 +169,7 @@ def test_a_caller_who_gives_another_number_is_linked_to_their_open_request(app, 
     assert facts["Called from"].startswith("•••-•••-0123")
     # Finding the caller by the number they call from finds both requests, and says why.
     for typed in ("(617) 555-0123", "0123"):
-        found = table_rows(html(coordinator.post("/staff/", {"phone": typed})), "queue-table")
+        found = table_rows(html(coordinator.post("/staff/", {"phone": typed}, follow_redirects=True)), "queue-table")
         assert sorted(r["Request"].split()[0] for r in found) == sorted([f"#{first.id}", f"#{second.id}"])
         reasons = {r["Request"].split()[0]: r["Reason"] for r in found}
         assert "Called from •••-0123" in reasons[f"#{second.id}"] and "Called from" not in reasons[f"#{first.id}"]

@@ -122,7 +122,7 @@ def test_the_audit_names_the_requests_each_page_showed(app, coordinator):
     made = [add_request(app, created_at=ago(minutes=100 - i)) for i in range(55)]
     assert ids(coordinator.page("/staff/")) == made[:50]
     assert ids(coordinator.page("/staff/?page=2")) == made[50:]
-    found = html(coordinator.post("/staff/", {"phone": get_request(app, made[7]).phone}))
+    found = html(coordinator.post("/staff/", {"phone": get_request(app, made[7]).phone}, follow_redirects=True))
     assert ids(found) == [made[7]]
     entries = audit_rows(app, "list_callbacks")[-3:]  # (signing in landed on the empty queue)
     assert [(e.detail["page"], e.detail["callback_ids"]) for e in entries] == [
@@ -231,7 +231,7 @@ def test_find_a_caller_by_their_whole_number(app, coordinator, typed):
     add_request(app, phone="+16175550124")
     finder = coordinator.page("/staff/").one("form", class_="find-caller")
     assert finder.get("method") == "post"  # a number in a query string would be in the access logs
-    response = coordinator.post("/staff/", {"phone": typed})
+    response = coordinator.post("/staff/", {"phone": typed}, follow_redirects=True)
     doc = html(response)
     assert sorted(ids(doc)) == sorted([wanted, closed])
     assert "for the number ending in 0123, open and closed" in doc.one("p", class_="lead").text
@@ -244,20 +244,43 @@ def test_find_callers_by_the_last_four_digits(app, coordinator):
     first = add_request(app, phone="+16175550123", created_at=ago(hours=2))
     second = add_request(app, phone="+12125550123", created_at=ago(hours=1))
     add_request(app, phone="+16175550124")
-    assert ids(html(coordinator.post("/staff/", {"phone": "0123"}))) == [first, second]
-    doc = html(coordinator.post("/staff/", {"phone": "9999"}))
+    assert ids(html(coordinator.post("/staff/", {"phone": "0123"}, follow_redirects=True))) == [first, second]
+    doc = html(coordinator.post("/staff/", {"phone": "9999"}, follow_redirects=True))
     assert doc.one("div", class_="empty").one("h2").text == "No requests for the number ending in 9999"
 
 
 @pytest.mark.parametrize("typed", ["123", "555-01", "12345678901234", "%123", "abcd", ""])
 def test_a_search_that_is_not_a_number_says_so(app, coordinator, typed):
     add_request(app, phone="+16175550123")
-    response = coordinator.post("/staff/", {"phone": typed})
+    response = coordinator.post("/staff/", {"phone": typed}, follow_redirects=True)
     assert response.status_code == 400
     doc = html(response)
     assert doc.one("form", class_="find-caller").one("p", class_="error-message").text in (
         "Error: Enter a 10-digit US number, or its last 4 digits.", "Error: Type a phone number.")
     assert len(ids(doc)) == 1  # the queue as if nothing was typed
+
+
+def test_a_search_redirects_to_its_results_so_back_returns_to_them(app, coordinator, colleague):
+    """POST, then a GET of the results: Back from a request found this way shows the results
+    again, not the browser's "Confirm Form Resubmission". The address names no digits of the
+    number, and works only for the coordinator who searched, while a session would last."""
+    first = add_request(app, phone="+16175550123", created_at=ago(hours=2))
+    second = add_request(app, phone="+12125550123", created_at=ago(hours=1))
+    add_request(app, phone="+16175550124")
+    response = coordinator.post("/staff/", {"phone": "(617) 555-0123"})
+    assert response.status_code == 303
+    results = response.headers["Location"]
+    assert results.startswith("/staff/?found=") and not any(d in results for d in ("0123", "617", "555"))
+    for _ in range(2):  # the results, and the same again as Back shows them
+        doc = coordinator.page(results)
+        assert ids(doc) == [first]
+        assert "for the number ending in 0123, open and closed" in doc.one("p", class_="lead").text
+    assert [e.detail["callback_ids"] for e in audit_rows(app, "list_callbacks")[-2:]] == [[first], [first]]
+    assert ids(coordinator.page(coordinator.post("/staff/", {"phone": "0123"}).headers["Location"])) == [first, second]
+    for stranger, address in ((colleague, results), (coordinator, results[:-3] + "xyz")):
+        doc = stranger.page(address)
+        assert "That search has expired: find the caller again." in doc.text
+        assert len(ids(doc)) == 3  # the open queue, as without a search
 
 
 def test_a_phone_search_without_the_form_token_is_refused(app, coordinator):

@@ -55,6 +55,14 @@ def queue_query(filters: Filters, staff: StaffUser | None, now: dt.datetime, pol
     return stmt.order_by(CallbackRequest.priority, CallbackRequest.created_at, CallbackRequest.id)
 
 
+def requests_by_id(session: Session, ids: Sequence[int]) -> list[CallbackRequest]:
+    """These requests, in this order (a search's results, shown again); any gone are left out."""
+    found = {r.id: r for r in session.scalars(
+        sa.select(CallbackRequest).options(joinedload(CallbackRequest.claimed_by))
+        .where(CallbackRequest.id.in_(list(ids))))}
+    return [found[i] for i in ids if i in found]
+
+
 @dataclass
 class Page:
     items: list[CallbackRequest]

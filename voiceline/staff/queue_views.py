@@ -13,8 +13,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import Response, current_app, render_template, request
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from voiceline import audit, twilio_api
 from voiceline.extensions import db
@@ -90,28 +91,76 @@ def row(item: CallbackRequest, now: dt.datetime, questions: dict[str, str], rule
     )
 
 
+# Find a caller posts the number (never in a URL), then redirects to the results: a GET that
+# Back returns to without the browser's "Confirm Form Resubmission". Its address carries what
+# was found, signed: the request ids, which of them were found by the number called from,
+# the total, and the last four digits searched (as logs show numbers); for this coordinator
+# only, for as long as a session lasts without activity.
+FOUND_SALT = "voiceline.staff.find-caller"
+
+
+def _found_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=FOUND_SALT)
+
+
+def _found_token(page: listing.Page, wanted: str) -> str:
+    return _found_serializer().dumps({
+        "staff": staff().id, "ids": [item.id for item in page.items], "total": page.total,
+        "called_from": [item.id for item in page.items if not listing.phone_is(item.phone, wanted)],
+        "last4": last_four(wanted),
+    })
+
+
+@dataclass(frozen=True)
+class Found:
+    ids: list[int]
+    called_from: set[int]
+    total: int
+    last4: str
+
+
+def _found(token: str) -> Found | None:
+    """What a search found, or None if the token is forged, expired or someone else's."""
+    try:
+        data = _found_serializer().loads(token, max_age=current_app.config["SESSION_IDLE_MINUTES"] * 60)
+        found = Found([int(i) for i in data["ids"]], {int(i) for i in data["called_from"]}, int(data["total"]),
+                      str(data["last4"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    return found if data.get("staff") == staff().id else None
+
+
 @bp.route("/", methods=["GET", "POST"])
 def queue():
-    """The queue; a POST finds a caller by phone number, in every status, on one page."""
+    """The queue; a POST finds a caller by phone number, in every status, on one page (shown
+    by the GET it redirects to)."""
     form = QueueFiltersForm(formdata=request.args)
     form.validate()
     searching = request.method == "POST"
     find = FindCallerForm() if searching else FindCallerForm(formdata=None)
     wanted = phone_search(find.phone.data) if searching and find.validate() else None
+    now = now_utc()
+    rules = policy()
     if wanted:
-        filters = listing.Filters(status="all", phone=wanted)
+        page = listing.queue_page(db.session, listing.Filters(status="all", phone=wanted), staff(), now, rules)
+        db.session.commit()
+        return redirect(url_for("staff.queue", found=_found_token(page, wanted)), 303)
+    found = _found(request.args["found"]) if request.args.get("found") and not searching else None
+    if request.args.get("found") and not searching and found is None:
+        flash("That search has expired: find the caller again.", "info")
+    if found is not None:
+        filters = listing.Filters(status="all", phone=found.last4)
         page_number = 1
+        page = listing.Page(listing.requests_by_id(db.session, found.ids), 1, listing.PER_PAGE, found.total)
     else:
         filters = listing.Filters(status=form.value("status"), reason=form.value("reason") or None,
                                   language=form.value("language") or None, mine=bool(form.value("mine")))
         page_number = requested_page()
-    now = now_utc()
-    rules = policy()
-    page = listing.queue_page(db.session, filters, staff(), now, rules, page=page_number)
+        page = listing.queue_page(db.session, filters, staff(), now, rules, page=page_number)
     questions = flow_questions()
     crisis = listing.crisis_callers(db.session, page.items)
     rows = [row(item, now, questions, rules, crisis=item.id in crisis,
-                called_from_searched=bool(wanted) and not listing.phone_is(item.phone, wanted))
+                called_from_searched=found is not None and item.id in found.called_from)
             for item in page.items]
     # The audit log keeps what was searched for as lists do (the last four digits), and which
     # requests the page showed.
@@ -125,7 +174,7 @@ def queue():
                               "mine": "y" if filters.mine else None}.items() if v}
     return render_template("staff/queue.html", form=form, find=find, filters=filters, page=page, now=now,
                            rows=rows, args=args,
-                           searched=last_four(wanted) if wanted else None, page_has_errors=bool(find.errors),
+                           searched=found.last4 if found is not None else None, page_has_errors=bool(find.errors),
                            sla_hours=current_app.config["CALLBACK_SLA_HOURS"],
                            retry_minutes=current_app.config["RETRY_AFTER_MINUTES"]), 400 if find.errors else 200
 
