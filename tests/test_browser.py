@@ -415,3 +415,25 @@ def test_two_coordinators_opening_one_request_cannot_both_call(new_page, expect,
         item = db.session.get(CallbackRequest, callback_id)
         holder = db.session.scalar(sa.select(StaffUser.email).where(StaffUser.id == item.claimed_by_id))
     assert holder == COORDINATOR[0]
+
+
+def test_back_from_a_request_found_by_number_shows_the_results_again(new_page, expect, app):
+    """Mid-call, a coordinator finds the caller, opens the request, and goes Back: the results,
+    not the browser's "Confirm Form Resubmission" page."""
+    callback_id = caller_leaves_a_request(app)
+    factories.staff(app, COORDINATOR[0], name=COORDINATOR[1])
+    page = new_page()
+    page.goto("/staff/")
+    sign_in(page, COORDINATOR[0])
+    page.wait_for_url(re.compile(r"/staff/$"))
+    page.get_by_label("Find a caller by phone number").fill(CALLER_DISPLAY)
+    page.get_by_role("button", name="Find caller").click()
+    page.wait_for_url(re.compile(r"/staff/\?found="))
+    assert "0188" not in page.url and "555" not in page.url
+    expect(page.locator("main")).to_contain_text("for the number ending in 0188, open and closed")
+    queue_row(page, callback_id).get_by_role("link").click()
+    page.wait_for_url(re.compile(rf"/staff/callbacks/{callback_id}$"))
+    page.go_back()
+    page.wait_for_url(re.compile(r"/staff/\?found="))
+    expect(page.locator("main")).to_contain_text("for the number ending in 0188, open and closed")
+    expect(queue_row(page, callback_id)).to_have_count(1)
