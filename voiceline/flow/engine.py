@@ -171,8 +171,10 @@ class Engine:
             return Step(verbs, choice="restart", presented=presented)
         if given.digits == self.flow.crisis_key:  # at every question, and while a message is recorded
             return self.crisis(state, ctx)
-        if given.digits and given.digits == self.flow.operator_key and node.kind in (MENU, YES_NO, CHOICE):
-            return self._operator(state, ctx)
+        if given.digits == self.flow.operator_key and node.kind in (MENU, YES_NO, CHOICE):
+            # The operator key ("0"): at once, without a sorry; before a language is chosen,
+            # where the call goes is said in both first.
+            return self._escalate(state, ctx, "operator", announce=self.chosen_language(state) is None)
         if node.kind == CALLBACK:
             return self.callbacks.answer(node, state, given, ctx)
         if node.kind == SPEECH:
@@ -185,17 +187,17 @@ class Engine:
         verbs, presented = self.present(option.next, nxt, ctx)
         return Step(verbs, choice=option.key, answers=answers, presented=presented, language=option.lang)
 
-    def _operator(self, state: CallState, ctx: Context) -> Step:
-        """The operator key ("0"): to a person when open, as after three missed tries, but at once
-        and without saying sorry; closed, the hours and a callback request."""
+    def _escalate(self, state: CallState, ctx: Context, choice: str, *, announce: bool) -> Step:
+        """To escalate_to: a person when open; closed, the hours and a callback request.
+        `announce`: say so first (in every language while none is chosen)."""
         chosen = self.chosen_language(state)
-        # At the greeting no language is chosen: say where the call goes in both, as after three
-        # missed tries, before it goes on in English.
-        says = [] if chosen else [self.say(code, "system.escalate" if ctx.is_open else "system.escalate_closed")
-                                  for code in self.languages_for(None)]
-        verbs, presented = self.present(self.flow.escalate_to, state.forward(lang=chosen or state.lang), ctx, says,
+        says = []
+        if announce:
+            escalate = "system.escalate" if ctx.is_open else "system.escalate_closed"
+            says = [self.say(code, escalate) for code in self.languages_for(chosen)]
+        verbs, presented = self.present(self.flow.escalate_to, state.forward(), ctx, says,
                                         language_chosen=chosen is not None)
-        return Step(verbs, choice="operator", presented=presented)
+        return Step(verbs, choice=choice, presented=presented)
 
     def _speech_input(self, node: Node, state: CallState, given: Input, ctx: Context) -> Step:
         speech = " ".join(given.speech.split())[:SPEECH_MAX_CHARS]
@@ -213,19 +215,13 @@ class Engine:
     def _failure(self, node: Node, state: CallState, given: Input, ctx: Context) -> Step:
         kind = "no_input" if given.empty else "invalid"
         tries = state.tries + 1
-        chosen = self.chosen_language(state)
-        langs = self.languages_for(chosen)
         if tries >= MAX_TRIES:
-            escalate = "system.escalate" if ctx.is_open else "system.escalate_closed"
-            says = [self.say(code, escalate) for code in langs]
-            verbs, presented = self.present(self.flow.escalate_to, state.forward(), ctx, says,
-                                            language_chosen=chosen is not None)
-            return Step(verbs, choice=f"{kind}:escalated", presented=presented)
+            return self._escalate(state, ctx, f"{kind}:escalated", announce=True)
         retry = replace(state, step=state.step + 1, tries=tries)
         if node.kind == SPEECH:  # a key that is not the skip key: ask again, still listening for speech
             verbs = self._speech(node, retry, [self.say(state.lang, "system.not_understood")])
             return Step(verbs, choice=kind, presented=node.id)
-        says = [self.say(code, f"system.{kind}") for code in langs]
+        says = [self.say(code, f"system.{kind}") for code in self.languages_for(self.chosen_language(state))]
         return Step(self._menu(node, retry, says, full=False), choice=kind, presented=node.id)
 
     # ---- transfers -------------------------------------------------------------------------
@@ -279,12 +275,14 @@ class Engine:
         failed again, while patient services is open, a coordinator (told why in the whisper),
         rather than leave the caller with a number to dial. `bridged`: that coordinator took it."""
         langs = self.languages_for(lang)
-        goodbye = [*(self.say(code, "system.crisis_after") for code in langs), Hangup()]
-        failed = [*(self.say(code, "system.crisis_failed") for code in langs), Hangup()]
+
+        def last_words(text_key: str) -> list[Verb]:
+            return [*(self.say(code, text_key) for code in langs), Hangup()]
+
         if attempt >= CRISIS_ATTEMPT_PATIENT_SERVICES:
-            return goodbye if bridged else failed
+            return last_words("system.crisis_after" if bridged else "system.crisis_failed")
         if status in ("completed", "answered"):
-            return goodbye
+            return last_words("system.crisis_after")
         fallback = ctx.crisis_fallback_number
         if attempt < CRISIS_ATTEMPT_FALLBACK and fallback and fallback != ctx.crisis_number:
             action = Target("crisis_result", {**self.lang_param(langs), "attempt": str(CRISIS_ATTEMPT_FALLBACK)})
@@ -295,7 +293,7 @@ class Engine:
             whisper = Target("whisper", {"call": ctx.call_sid, "reason": CRISIS_REASON, **self.lang_param(langs)})
             says = [self.say(code, "system.crisis_to_patient_services") for code in langs]
             return [*says, Dial(ctx.patient_services_number, action, timeout=ctx.dial_timeout, whisper=whisper)]
-        return failed
+        return last_words("system.crisis_failed")
 
     # ---- when the database is down --------------------------------------------------------------
     def fallback(self, lang: str | None, ctx: Context) -> list[Verb]:

@@ -104,9 +104,14 @@ def _due(now: dt.datetime, policy: Policy):
                   CallbackRequest.last_attempt_at <= now - policy.retry_after)
 
 
+def _live_claim(now: dt.datetime, policy: Policy):
+    """SQL: someone holds a live claim on the request (claim_is_live, in the database)."""
+    return sa.and_(CallbackRequest.claimed_by_id.is_not(None), CallbackRequest.claimed_at > now - policy.claim_timeout)
+
+
 def held_by(staff_id: int, now: dt.datetime, policy: Policy):
-    """SQL: this person holds a live claim on the request (claim_is_live, in the database)."""
-    return sa.and_(CallbackRequest.claimed_by_id == staff_id, CallbackRequest.claimed_at > now - policy.claim_timeout)
+    """SQL: this person holds a live claim on the request."""
+    return sa.and_(CallbackRequest.claimed_by_id == staff_id, _live_claim(now, policy))
 
 
 def _claimable(now: dt.datetime, policy: Policy, staff_id: int | None = None):
@@ -254,7 +259,7 @@ def nothing_to_claim(counts: OpenCounts, policy: Policy, time_words: Callable[[d
 
 
 def open_counts(session: Session, now: dt.datetime, policy: Policy) -> OpenCounts:
-    live = sa.and_(CallbackRequest.claimed_by_id.is_not(None), CallbackRequest.claimed_at > now - policy.claim_timeout)
+    live = _live_claim(now, policy)
     waiting = sa.and_(sa.not_(live), sa.not_(_due(now, policy)))
     total, held, waiting_count, first_tried = session.execute(
         sa.select(sa.func.count(), sa.func.count(sa.case((live, 1))), sa.func.count(sa.case((waiting, 1))),

@@ -143,10 +143,10 @@ def queue():
     rules = policy()
     if wanted:
         page = listing.queue_page(db.session, listing.Filters(status="all", phone=wanted), staff(), now, rules)
-        db.session.commit()
         return redirect(url_for("staff.queue", found=_found_token(page, wanted)), 303)
-    found = _found(request.args["found"]) if request.args.get("found") and not searching else None
-    if request.args.get("found") and not searching and found is None:
+    token = None if searching else request.args.get("found")
+    found = _found(token) if token else None
+    if token and found is None:
         flash("That search has expired: find the caller again.", "info")
     if found is not None:
         filters = listing.Filters(status="all", phone=found.last4)

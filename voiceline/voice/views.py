@@ -191,12 +191,7 @@ def dial_result():
     status = params.status(request.form.get("DialCallStatus"))
     # DialBridged: Twilio connected the two calls, which the whisper allows only once the
     # coordinator pressed 1 (or if the whisper itself failed: connected rather than dropped).
-    # The flag /whisper-answer stored is the second source, for a request without it.
-    bridged = _dial_bridged()
-    accepted = bridged is True
-    if call_sid and bridged is None:
-        _database()
-        accepted = store.transfer_accepted(db.session, call_sid)
+    accepted = _bridged(call_sid)
     result = _engine().dial_result(state, status, accepted, call_context(call_sid, caller))
     return _keep(call_sid, state, result, caller)
 
@@ -241,7 +236,12 @@ def crisis_result():
                                  default=CRISIS_ATTEMPT_LINE)
     status = params.status(request.form.get("DialCallStatus"))
     to_patient_services = attempt == CRISIS_ATTEMPT_PATIENT_SERVICES
-    bridged = to_patient_services and _bridged(call_sid)
+    bridged = False
+    if to_patient_services:
+        try:
+            bridged = _bridged(call_sid)
+        except (SQLAlchemyError, DatabaseUnavailable) as error:  # not known: the crisis numbers again
+            _failed(error)
     verbs = _engine().crisis_result(params.language(request.args), attempt, status, call_context(call_sid, _caller()),
                                     bridged=bridged)
     if call_sid and not to_patient_services:  # the safety event keeps the crisis line's own result
@@ -250,26 +250,16 @@ def crisis_result():
     return _render(verbs)
 
 
-def _dial_bridged() -> bool | None:
-    """Twilio's DialBridged ("true"/"false"), or None if the request does not say."""
-    value = (request.form.get("DialBridged") or "").strip().lower()
-    return {"true": True, "false": False}.get(value)
-
-
 def _bridged(call_sid: str | None) -> bool:
-    """Did the coordinator take the call? Twilio's DialBridged, else the flag /whisper-answer
-    stored; with the database gone, not known: the caller hears the crisis numbers again."""
-    bridged = _dial_bridged()
-    if bridged is not None:
-        return bridged
+    """Did the coordinator take the call? Twilio's DialBridged ("true"/"false"); if the request
+    does not say, the flag /whisper-answer stored."""
+    said = (request.form.get("DialBridged") or "").strip().lower()
+    if said in ("true", "false"):
+        return said == "true"
     if not call_sid:
         return False
-    try:
-        _database()
-        return store.transfer_accepted(db.session, call_sid)
-    except (SQLAlchemyError, DatabaseUnavailable) as error:
-        _failed(error)
-        return False
+    _database()
+    return store.transfer_accepted(db.session, call_sid)
 
 
 @bp.post("/fallback-result")
