@@ -3,6 +3,7 @@ close items by the rules, and every action is audited."""
 
 import datetime as dt
 import threading
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -388,3 +389,85 @@ def test_renewing_my_claim_is_not_audited_as_a_new_claim(app, people):
     run(app, work.claim, item, ana, now_utc() - dt.timedelta(hours=1), policy(app))
     run(app, work.claim, item, ana, now_utc(), policy(app))
     assert audit_actions(app, item) == ["claim", "attempt", "claim", "claim"]
+
+
+# ---- A caller who asks again while a coordinator is calling them ---------------------------------------
+def _asked_again(app, phone, window="evening"):
+    """The caller's own new request for `phone`, merged into its open one, as intake stores it."""
+    from voiceline.queue import intake
+
+    sid = "CA" + uuid.uuid4().hex
+    run(app, intake.add_or_merge, intake.Intake(
+        phone=phone, language="en", reason="candidacy", call_sid=sid, prompts_version="test",
+        requested_by_caller=True, preferred_window=window))
+    return sid
+
+
+def test_a_request_renewed_by_the_caller_counts_tries_afresh(app, people):
+    """Two voicemails, then the caller asks again: the next voicemail is the first try on the
+    renewed request, not the last (MAX_ATTEMPTS 3), and Next may offer it at once."""
+    ana, _, _ = people
+    item = factories.callback(app)
+    for _ in range(policy(app).max_attempts - 1):
+        attempt(app, item, ana, "left_voicemail")
+    _asked_again(app, get(app, item).phone)
+    renewed = get(app, item)
+    assert (renewed.unsuccessful_attempts, renewed.last_attempt_at) == (0, None)
+    attempt(app, item, ana, "left_voicemail")
+    after = get(app, item)
+    assert (after.status, after.unsuccessful_attempts, after.attempts) == ("open", 1, 3)
+
+
+@pytest.mark.parametrize("outcome", ["left_voicemail", "not_interested"])
+def test_a_save_from_a_page_opened_before_the_caller_asked_again_is_refused(app, people, outcome):
+    ana, _, _ = people
+    item = factories.callback(app)
+    for _ in range(policy(app).max_attempts - 1):
+        attempt(app, item, ana, "left_voicemail")
+    run(app, work.claim, item, ana, now_utc(), policy(app))
+    page = get(app, item)  # what the coordinator's page showed
+    new_call = _asked_again(app, page.phone)
+    with pytest.raises(work.AskedAgain, match="asked again for a call after you opened this page"):
+        run(app, work.log_attempt, item, ana, outcome, None, now_utc(), policy(app),
+            expected_attempts=page.attempts, expected_call=page.call_sid)
+    after = get(app, item)
+    assert (after.status, after.attempts, after.call_sid, after.claimed_by_id) == ("open", 2, new_call, ana.id)
+    # Saved again from the page as it is now: it answers to the newest request.
+    run(app, work.log_attempt, item, ana, outcome, None, now_utc(), policy(app),
+        expected_attempts=after.attempts, expected_call=new_call)
+    assert get(app, item).attempts == 3
+
+
+def test_a_save_waiting_on_the_callers_merge_then_sees_it(app, people):
+    """The caller's merge holds the request's row; the coordinator's save waits for
+    it, then reads the renewed request and is refused instead of closing it (the race is
+    PostgreSQL's run; on SQLite the write lock puts them in the same order)."""
+    from voiceline.queue import intake
+
+    ana, _, _ = people
+    item = factories.callback(app)
+    for _ in range(policy(app).max_attempts - 1):
+        attempt(app, item, ana, "left_voicemail")
+    run(app, work.claim, item, ana, now_utc(), policy(app))
+    page = get(app, item)
+    errors = []
+
+    def save():
+        try:
+            run(app, work.log_attempt, item, ana, "left_voicemail", None, now_utc(), policy(app),
+                expected_attempts=page.attempts, expected_call=page.call_sid)
+        except Exception as error:  # noqa: BLE001 - the test reads it below
+            errors.append(error)
+
+    with app.app_context():
+        intake.add_or_merge(db.session, intake.Intake(
+            phone=page.phone, language="en", reason="candidacy", call_sid="CA" + uuid.uuid4().hex,
+            prompts_version="test", requested_by_caller=True, preferred_window="evening"))
+        saving = threading.Thread(target=save)
+        saving.start()
+        factories.wait_until_a_query_waits_for_a_lock(app, "the coordinator's save")
+        db.session.commit()  # the caller hears the read-back
+    saving.join(30)
+    assert [type(e) for e in errors] == [work.AskedAgain]
+    after = get(app, item)
+    assert (after.status, after.preferred_window, after.attempts) == ("open", "evening", 2)

@@ -334,6 +334,45 @@ def test_saving_the_same_page_twice_counts_one_attempt(app, coordinator):
     assert get_request(app, callback_id).attempts == 2
 
 
+def test_a_save_from_a_page_opened_before_the_caller_asked_again_is_shown_again(app, coordinator):
+    """The coordinator calls from the page; meanwhile the caller phones the line and asks
+    again (new answers, evenings). "Not interested" from the old page would close the renewed
+    request unread: it is refused, the page shows the newest answers with the coordinator's
+    choice and note kept, and saving that page saves the call."""
+    from voiceline.queue import intake
+
+    callback_id = add_request(app, unsuccessful_attempts=2, attempts=2)
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/claim"))
+    form = coordinator.page(f"/staff/callbacks/{callback_id}").one("form", id="log-attempt")
+    seen = {name: form.one("input", name=name).get("value") for name in ("attempts_seen", "call_seen")}
+    assert seen["call_seen"] == get_request(app, callback_id).call_sid
+    with app.app_context():
+        intake.add_or_merge(db.session, intake.Intake(
+            phone=get_request(app, callback_id).phone, language="en", reason="insurance", call_sid="CA" + "7" * 32,
+            prompts_version="test", requested_by_caller=True, preferred_window="evening"))
+        db.session.commit()
+    response = coordinator.post(f"/staff/callbacks/{callback_id}/attempts",
+                                {"outcome": "not_interested", "note": "said no thanks", **seen})
+    assert response.status_code == 409
+    doc = html(response)
+    assert flashes(doc) == ["Not done: Not saved yet: the caller phoned the line and asked again for a call after "
+                            "you opened this page. Their newest answers are below. If your call still stands, "
+                            "save it again."]
+    form = doc.one("form", id="log-attempt")
+    assert [i.get("value") for i in form.find_all("input", name="outcome") if "checked" in i.attrs] == [
+        "not_interested"]
+    assert form.one("textarea", name="note").text == "said no thanks"
+    assert form.one("input", name="call_seen").get("value") == "CA" + "7" * 32
+    item = get_request(app, callback_id)
+    assert (item.status, item.attempts, item.unsuccessful_attempts, item.preferred_window) == ("open", 2, 0, "evening")
+    assert attempts(app, callback_id) == []
+    resend = {name: form.one("input", name=name).get("value") for name in ("attempts_seen", "call_seen")}
+    follow(coordinator, coordinator.post(f"/staff/callbacks/{callback_id}/attempts",
+                                         {"outcome": "not_interested", "note": "said no thanks", **resend}))
+    item = get_request(app, callback_id)
+    assert (item.status, item.outcome, item.attempts) == ("closed", "not_interested", 3)
+
+
 def test_max_attempts_comes_from_config(make_app):
     app = make_app(MAX_ATTEMPTS="1")
     add_staff(app, "ana@clinic.example", "Ana Ortiz")

@@ -161,6 +161,44 @@ def test_a_yes_to_voicemail_for_a_keyed_in_number_is_read_back_as_no_with_the_re
     assert (request.phone, request.voicemail_ok) == ("+16175550188", False)
 
 
+def _owner_and_stranger(app):
+    """The owner of +16175550199 asked for mornings and let us name the clinic; a stranger
+    keys in that number, asks for evenings and says yes (not counted)."""
+    owner = Phone(app, from_number="+16175550199")
+    owner.call()
+    owner.press_through("1", "5", "1", "1", "1", "2")  # this number; mornings; yes; no message
+    assert "If we reach your voicemail, we may say our clinic's name." in owner.spoken()
+    stranger = Phone(app, from_number="+12125550111")
+    stranger.call()
+    stranger.press_through("1", "5", "2", "6175550199", "1", "3", "1")  # the owner's number; evenings; yes
+    return stranger
+
+
+def test_a_retried_final_step_from_another_phone_reads_back_the_same(closed_app):
+    """Twilio's retry of the step that stored the request says what the first answer said,
+    never the owner's choices stored on that number's request."""
+    stranger = _owner_and_stranger(closed_app)
+    final = stranger.action()
+    first = twilio_post(stranger.client, final, stranger.fields(Digits="2")).get_data(as_text=True)
+    retry = twilio_post(stranger.client, final, stranger.fields(Digits="2")).get_data(as_text=True)
+    assert "in the evening" in first and "not the phone you are calling from" in first
+    assert retry == first
+
+
+def test_a_key_after_an_empty_message_does_not_read_the_owners_choices_to_a_stranger(closed_app):
+    """Silence at the tone finishes the request; a key at the crisis offer that follows
+    finishes it again, and that read-back is the stranger's own too."""
+    stranger = _owner_and_stranger(closed_app)
+    stranger.press("1")  # leave a message
+    stranger.post(stranger.doc.find("Redirect").text)  # silence at the tone
+    assert "in the evening" in stranger.text()
+    stranger.press("1")  # not the crisis key
+    assert "in the evening" in stranger.text() and "in the morning" not in stranger.text()
+    assert "we may say our clinic's name" not in stranger.text()
+    [request] = stored_requests(closed_app)
+    assert (request.preferred_window, request.voicemail_ok) == ("morning", False)
+
+
 def test_a_no_to_voicemail_for_a_keyed_in_number_is_read_back_plainly(closed_app):
     """No reason to give a caller who said no, or an anonymous one who keyed their own number."""
     phone = to_capture(closed_app, from_number="anonymous")

@@ -110,6 +110,17 @@ def test_a_status_that_is_not_final_is_left_to_finish_call(closed_app, status):
     assert row(closed_app, phone.call_sid)["twilio_status"] is None
 
 
+def test_a_late_status_that_is_not_final_leaves_an_ended_call_ended(closed_app):
+    """Status callbacks come out of order: an "in-progress" after "completed" changes nothing."""
+    phone = Phone(closed_app)
+    phone.call()
+    phone.press("1")
+    phone.hang_up("completed")
+    phone.hang_up("in-progress")
+    closed = row(closed_app, phone.call_sid)
+    assert (closed["twilio_status"], closed["ended_at"] is not None) == ("completed", True)
+
+
 def test_a_call_that_may_be_missed_is_left_to_finish_call(closed_app):
     phone = Phone(closed_app)
     phone.call()

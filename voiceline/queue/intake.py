@@ -120,8 +120,10 @@ def _merged(existing: sa.Row, intake: Intake) -> dict[str, Any]:
         "missed": False,
         "priority": min(existing.priority, PRIORITY_REQUESTED),
         # They asked again (perhaps after our voicemail): Next offers them at once, not after
-        # RETRY_AFTER_MINUTES, which is for the calls we make.
+        # RETRY_AFTER_MINUTES, which is for the calls we make, and MAX_ATTEMPTS counts afresh,
+        # as after a reopen (two earlier voicemails must not make the next one close it).
         "last_attempt_at": None,
+        "unsuccessful_attempts": 0,
     }
     # A specific reason beats a generic one from a later call.
     if existing.reason == "missed_call" or (trusted and intake.reason not in ("general", "missed_call")):
@@ -234,12 +236,11 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
                       ) -> Stored | None:
     """The caller finished callback capture: store (or merge) their request.
 
-    Idempotent: Twilio's retry of the final step finds the call already marked
-    callback_requested and returns the same request.
+    Idempotent: Twilio's retry of the final step (or a second finish of the same capture, a
+    key pressed after an empty message) finds the call already marked callback_requested,
+    stores nothing more, and reads back what the first one did.
     """
     call = _locked_call(session, call_sid, caller, prompts_version)
-    if call.outcome == "callback_requested" and call.callback_id is not None:
-        return _stored(session, call.callback_id)
     collected = {**steps_of(session, call_sid).answers, **answers}
     questionnaire, phone, window, consent = split_contact(collected)
     phone = phone or caller
@@ -249,14 +250,17 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     from_that_phone = phone == caller
     consent_not_counted = bool(consent) and not from_that_phone
     consent = own_consent(consent, phone, caller)
-    callback_id, created = add_or_merge(session, Intake(
-        phone=phone, language=language, reason=reason, call_sid=call_sid, prompts_version=prompts_version,
-        requested_by_caller=True, answers=questionnaire, preferred_window=window,
-        voicemail_ok=consent, recording_sid=recording_sid, from_that_phone=from_that_phone,
-    ))
-    session.connection().execute(_LINK_CALL, {"call_id": call.id, "linked_to": callback_id, "spoken": language})
-    log.info("callback %s", "requested" if created else "merged into open request",
-             extra={"call_sid": call_sid, "callback_id": callback_id, "phone": mask(phone)})
+    if call.outcome == "callback_requested" and call.callback_id is not None:
+        callback_id, created = call.callback_id, False
+    else:
+        callback_id, created = add_or_merge(session, Intake(
+            phone=phone, language=language, reason=reason, call_sid=call_sid, prompts_version=prompts_version,
+            requested_by_caller=True, answers=questionnaire, preferred_window=window,
+            voicemail_ok=consent, recording_sid=recording_sid, from_that_phone=from_that_phone,
+        ))
+        session.connection().execute(_LINK_CALL, {"call_id": call.id, "linked_to": callback_id, "spoken": language})
+        log.info("callback %s", "requested" if created else "merged into open request",
+                 extra={"call_sid": call_sid, "callback_id": callback_id, "phone": mask(phone)})
     if created or not from_that_phone:
         # From another phone, what is read back is what this caller chose: the merge kept the
         # owner's choices, and reading those out would tell a stranger what the owner said.

@@ -65,6 +65,16 @@ class AlreadyClosed(QueueError):
         super().__init__("This request is already closed.")
 
 
+class AskedAgain(QueueError):
+    """The caller asked the line for a call again after the coordinator's page was opened:
+    their newest answers (and perhaps a new best time or message) were not on that page."""
+
+    def __init__(self):
+        super().__init__("Not saved yet: the caller phoned the line and asked again for a call after you "
+                         "opened this page. Their newest answers are below. If your call still stands, "
+                         "save it again.")
+
+
 class NotClaimed(QueueError):
     def __init__(self):
         super().__init__("Not saved: claim this request before you call, so nobody else calls them at the "
@@ -307,7 +317,7 @@ def release_all(session: Session, staff: StaffUser) -> None:
 
 
 def _hold_for_attempt(session: Session, callback_id: int, staff: StaffUser, now: dt.datetime,
-                      expected_attempts: int | None) -> CallbackRequest:
+                      expected_attempts: int | None, expected_call: str | None) -> CallbackRequest:
     """The request, if this person holds it: a live claim, or one of theirs that lapsed while
     nobody else took it (renewed here). Anyone else was never shown the number, so their save
     is refused, saying why.
@@ -319,6 +329,8 @@ def _hold_for_attempt(session: Session, callback_id: int, staff: StaffUser, now:
     if expected_attempts is not None and request.attempts != expected_attempts:
         raise QueueError("Not saved: a call on this request was saved after this page was opened (a second "
                          "click, or a colleague). Its history below shows it; save again only for a new call.")
+    if expected_call is not None and (request.call_sid or "") != expected_call:
+        raise AskedAgain()  # a merge waited for by the UPDATE above is seen here (a fresh read)
     if taken:
         return request
     if request.status == OPEN and request.claimed_by_id is None:
@@ -328,16 +340,20 @@ def _hold_for_attempt(session: Session, callback_id: int, staff: StaffUser, now:
 
 def log_attempt(session: Session, callback_id: int, staff: StaffUser, outcome: str, note: str | None,
                 now: dt.datetime, policy: Policy, *, actor: str | None = None,
-                address: str | None = None, expected_attempts: int | None = None) -> CallbackRequest:
+                address: str | None = None, expected_attempts: int | None = None,
+                expected_call: str | None = None) -> CallbackRequest:
     """Record a call attempt. Booked, not interested or wrong number close the request; no
     answer and voicemail send it back to the queue until MAX_ATTEMPTS of them close it as
     unreachable; a caller reached who asked for a later call sends it back uncounted. The coordinator must hold the claim (see _hold_for_attempt).
 
     `expected_attempts`, the count the coordinator's page showed, refuses a second save of
-    the same page: the first one released the claim, so the claim alone cannot tell."""
+    the same page: the first one released the claim, so the claim alone cannot tell.
+    `expected_call`, the request's latest call as the page showed it, refuses a save made from
+    a page opened before the caller asked again: a "not interested" or a last voicemail would
+    otherwise close the request they had just renewed, unread."""
     if outcome not in OUTCOMES:
         raise QueueError(f"Unknown outcome {outcome!r}.")
-    request = _hold_for_attempt(session, callback_id, staff, now, expected_attempts)
+    request = _hold_for_attempt(session, callback_id, staff, now, expected_attempts, expected_call)
     note = (note or "").strip()[:NOTE_LIMIT] or None
     session.add(CallbackAttempt(callback_id=callback_id, staff_id=staff.id, at=now, outcome=outcome, note=note))
     request.attempts += 1

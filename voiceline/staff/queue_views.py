@@ -232,6 +232,7 @@ def render_detail(callback_id: int, *, attempt_form: AttemptForm | None = None,
     attempt_form = attempt_form or AttemptForm(formdata=None)
     if attempt_form.expected_attempts() is None:
         attempt_form.attempts_seen.data = str(item.attempts)
+    attempt_form.call_seen.data = item.call_sid or ""  # what this page shows is what a save answers to
     return render_template(
         "staff/detail.html", item=item, history=history, now=now, words=words,
         phone=display(item.phone) if number_shown else mask(item.phone), number_shown=number_shown,

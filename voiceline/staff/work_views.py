@@ -104,7 +104,12 @@ def log_attempt(callback_id: int):
     try:
         item = work.log_attempt(db.session, callback_id, staff(), form.outcome.data, form.note.data,
                                 now, policy(), address=address(),
-                                expected_attempts=form.expected_attempts())
+                                expected_attempts=form.expected_attempts(), expected_call=form.expected_call())
+    except work.AskedAgain as exc:
+        # Shown again, with what they chose and wrote, beside the caller's newest answers.
+        db.session.rollback()
+        flash(str(exc), "error")
+        return render_detail(callback_id, attempt_form=form, status=409)
     except work.QueueError as exc:
         return _failed(exc, callback_id)
     message = _attempt_message(item, form.outcome.data, now)

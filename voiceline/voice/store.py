@@ -175,7 +175,8 @@ def finish_call(session: Session, call_sid: str, *, raw_from: str | None, caller
     if call.caller is None and caller:
         call.caller = caller
         call.caller_id_status = caller_id_status(raw_from, caller)
-    call.twilio_status = status[:20]
+    if status in FINAL_STATUSES or call.ended_at is None:
+        call.twilio_status = status[:20]  # a late "in-progress" does not undo a call's end
     if status in FINAL_STATUSES:
         call.ended_at = call.ended_at or now
         if duration is not None:
