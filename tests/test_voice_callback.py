@@ -215,6 +215,39 @@ def test_a_caller_who_keys_in_their_own_number_may_consent(closed_app):
     assert (request.phone, request.voicemail_ok) == ("+12125550111", True)
 
 
+def test_a_rejected_number_is_never_called(closed_app):
+    """A number the caller said was wrong ("enter it again"), then no number at all: they hear
+    that nobody will call, and nobody does, not the rejected number, not the caller ID they
+    said no to."""
+    phone = to_capture(closed_app, from_number="+16175550444")
+    phone.press_through("2", "3125550111", "2")  # not this phone; a number; "enter it again"
+    phone.silence()
+    phone.silence()
+    phone.silence()
+    assert phone.verbs()[-1] == "Hangup" and "wasn't able to get a phone number" in phone.text()
+    phone.hang_up("completed")
+    assert stored_requests(closed_app) == []
+    with closed_app.app_context():
+        call = db.session.scalar(sa.select(Call))
+        assert (call.outcome, call.callback_id) == ("no_callback_number", None)
+
+
+def test_a_caller_who_said_not_this_phone_and_hung_up_is_not_called_there(closed_app):
+    phone = to_capture(closed_app, from_number="+16175550445")
+    phone.press("2")  # not this phone (shared, or work)
+    phone.press("31255")  # hangs up halfway through the number
+    phone.hang_up("completed")
+    assert stored_requests(closed_app) == []
+
+
+def test_a_confirmed_number_is_called_back_when_the_call_drops_after_it(closed_app):
+    phone = to_capture(closed_app, from_number="+16175550446")
+    phone.press_through("2", "3125550111", "1")  # not this phone; a number; "that's right"
+    phone.hang_up("completed")  # at the best-time question
+    [request] = stored_requests(closed_app)
+    assert (request.phone, request.reason, request.answers) == ("+13125550111", "missed_call", {})
+
+
 def test_three_bad_numbers_end_with_clear_instructions_and_nothing_stored(closed_app):
     phone = to_capture(closed_app, from_number="anonymous")
     phone.press("123")

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from voiceline.flow import spoken
 from voiceline.flow.model import Node
 from voiceline.flow.steps import (
+    CALLER_ID_DECLINED,
+    KEYED_PHONE,
     MAX_TRIES,
     CallbackDraft,
     CallState,
@@ -112,7 +114,10 @@ class CallbackCapture:
         if phase == "number":
             phone = parse_keyed_us_number(given.digits)
             if phone:
-                return Step(ask("verify", number=phone), choice="number", answers={"callback_phone": phone},
+                # Kept as keyed, not yet as the number to call: only the caller's "that's right"
+                # makes it that. A number they rejected, or never confirmed before hanging up,
+                # may be a stranger's, and nobody calls it.
+                return Step(ask("verify", number=phone), choice="number", answers={KEYED_PHONE: phone},
                             presented=presented.format("verify"))
             tries = state.tries + 1
             if tries >= MAX_TRIES:
@@ -159,10 +164,15 @@ class CallbackCapture:
             if value == "yes" and ctx.caller_phone:
                 return Step(ask("window"), choice=choice, answers={"callback_phone": ctx.caller_phone},
                             presented=presented.format("window"))
-            return Step(ask("number"), choice=choice, presented=presented.format("number"))
+            # "Not this phone": if the call ends before another number is confirmed, nobody
+            # calls this one back as a missed call (queue/intake.py).
+            declined = {CALLER_ID_DECLINED: "yes"} if ctx.caller_phone else {}
+            return Step(ask("number"), choice=choice, answers=declined, presented=presented.format("number"))
         if phase == "verify":
             if value == "yes":
-                return Step(ask("window"), choice=choice, presented=presented.format("window"))
+                keyed = ctx.keyed_number() if ctx.keyed_number is not None else None
+                return Step(ask("window"), choice=choice, answers={"callback_phone": keyed} if keyed else {},
+                            presented=presented.format("window"))
             return Step(ask("number"), choice=choice, presented=presented.format("number"))
         if phase == "window":
             return Step(ask("voicemail"), choice=choice, answers={"preferred_window": value},

@@ -17,6 +17,11 @@ from voiceline.hours import BusinessHours
 
 MENU_TIMEOUT = 6  # seconds a <Gather> waits for a key
 MAX_TRIES = 3  # missed or wrong key presses before a question takes its way out
+# Callback capture's step answers that are not questions for staff: a number keyed in but not
+# yet confirmed, and a "no" to being called at the caller ID. Neither is ever a number to call:
+# only a confirmed one is stored as callback_phone (flow/callback.py, queue/intake.py).
+KEYED_PHONE = "keyed_phone"
+CALLER_ID_DECLINED = "caller_id_declined"
 
 
 @dataclass(frozen=True)

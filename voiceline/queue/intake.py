@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from voiceline.call_history import Steps, steps_of
+from voiceline.flow.steps import CALLER_ID_DECLINED, KEYED_PHONE
 from voiceline.models import Call, CallbackRequest, now_utc
 from voiceline.models.callbacks import OPEN, OPEN_ONLY, PRIORITY_MISSED, PRIORITY_REQUESTED
 from voiceline.phones import mask
@@ -29,6 +30,8 @@ T = TypeVar("T")
 
 # Answers that have columns of their own rather than a place in `answers`.
 CONTACT_FIELDS = ("callback_phone", "preferred_window", "voicemail_ok")
+# Step answers that are neither: how callback capture got to the number (never a number to call).
+_CAPTURE_ONLY = (KEYED_PHONE, CALLER_ID_DECLINED)
 
 
 @dataclass
@@ -49,6 +52,14 @@ class Intake:
     from_that_phone: bool = True
 
 
+def number_to_call(answers: dict[str, str], confirmed: str | None, caller: str | None) -> str | None:
+    """The number a coordinator may call: one the caller confirmed, else the caller ID, unless
+    they said not to call that phone (shared, or a work phone) and confirmed no other."""
+    if confirmed:
+        return confirmed
+    return None if answers.get(CALLER_ID_DECLINED) else caller
+
+
 def own_consent(consent: bool | None, phone: str, caller: str | None) -> bool | None:
     """Voicemail consent as it may be stored for `phone`: a "yes" counts only from that phone
     itself. Anyone can key in a number; only its owner may let the line name the clinic on it."""
@@ -57,7 +68,7 @@ def own_consent(consent: bool | None, phone: str, caller: str | None) -> bool | 
 
 def split_contact(answers: dict[str, str]) -> tuple[dict[str, str], str | None, str | None, bool | None]:
     """(questionnaire answers, callback phone, preferred window, voicemail consent)."""
-    rest = {k: v for k, v in answers.items() if k not in CONTACT_FIELDS}
+    rest = {k: v for k, v in answers.items() if k not in CONTACT_FIELDS and k not in _CAPTURE_ONLY}
     consent = answers.get("voicemail_ok")
     return rest, answers.get("callback_phone"), answers.get("preferred_window"), (
         None if consent is None else consent == "yes"
@@ -243,7 +254,7 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     call = _locked_call(session, call_sid, caller, prompts_version)
     collected = {**steps_of(session, call_sid).answers, **answers}
     questionnaire, phone, window, consent = split_contact(collected)
-    phone = phone or caller
+    phone = number_to_call(collected, phone, caller)
     if not phone:
         return None
     window = window or "any"
@@ -288,7 +299,7 @@ def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> i
     if not steps.reached(main_menu):
         return None
     questionnaire, phone, window, consent = split_contact(steps.answers)
-    phone = phone or call.caller
+    phone = number_to_call(steps.answers, phone, call.caller)
     if not phone:
         call.outcome = call.outcome or "missed_no_number"
         return None

@@ -22,6 +22,7 @@ from voiceline.call_history import steps_of
 from voiceline.extensions import db
 from voiceline.flow.engine import CRISIS_ATTEMPT_LINE, CRISIS_ATTEMPT_PATIENT_SERVICES, Engine
 from voiceline.flow.steps import (
+    KEYED_PHONE,
     CallbackDraft,
     CallbackSummary,
     CallState,
@@ -175,7 +176,7 @@ def step(node: str):
         if not call_sid:
             return None
         _database()
-        return steps_of(db.session, call_sid).answers.get("callback_phone")
+        return steps_of(db.session, call_sid).answers.get(KEYED_PHONE)
 
     ctx.finalize_callback = finalize
     ctx.keyed_number = keyed_number
