@@ -84,16 +84,12 @@ def test_create_app_refuses_to_start_without_secret_key(tmp_path):
 
 
 @pytest.mark.parametrize("blank", [None, "", "  "])
-def test_production_requires_the_patient_services_number(tmp_path, blank):
-    """No default outside development: a made-up or someone else's number would ring there."""
-    with pytest.raises(ConfigError, match=r"^PATIENT_SERVICES_NUMBER is not set \(required outside development"):
-        load(tmp_path, PATIENT_SERVICES_NUMBER=blank) if blank is not None else \
-            load_without(tmp_path, "PATIENT_SERVICES_NUMBER")
-
-
-def test_development_dials_a_fictional_patient_services_number(tmp_path):
-    settings = load_settings({"VOICELINE_ENV": "development"}, tmp_path)
-    assert settings["PATIENT_SERVICES_NUMBER"] == "+16175550100"  # 555-01xx: set aside for fiction
+def test_the_patient_services_number_defaults_to_the_line_issue_2_names(tmp_path, blank):
+    settings = (load(tmp_path, PATIENT_SERVICES_NUMBER=blank) if blank is not None
+                else load_without(tmp_path, "PATIENT_SERVICES_NUMBER"))
+    assert settings["PATIENT_SERVICES_NUMBER"] == "+18885668774"
+    development = load_settings({"VOICELINE_ENV": "development"}, tmp_path)
+    assert development["PATIENT_SERVICES_NUMBER"] == "+18885668774"
 
 
 @pytest.mark.parametrize("name", ["PATIENT_SERVICES_NUMBER", "CRISIS_LINE_FALLBACK_NUMBER"])

@@ -18,7 +18,7 @@ from tests.staff import (
     sign_in_page_redirect,
     staff_id,
 )
-from voiceline.auth import FREE_FAILURES_PER_ADDRESS, email_key
+from voiceline.auth import FREE_FAILURES, email_key
 from voiceline.extensions import db
 from voiceline.models import SignInFailure, now_utc
 
@@ -98,7 +98,7 @@ def test_behind_a_trusted_router_one_client_cannot_lock_out_the_others(make_app)
     app = make_app(TRUSTED_PROXIES="1")
     add_staff(app, "ana@clinic.example", "Ana Ortiz")
     stranger = _behind_router(StaffClient(app), "203.0.113.9")
-    for n in range(FREE_FAILURES_PER_ADDRESS):
+    for n in range(FREE_FAILURES):
         response = stranger.sign_in(f"guess{n}@clinic.example", "guess")
     assert response.status_code == 429
     ana = _behind_router(StaffClient(app), "198.51.100.7")

@@ -34,13 +34,14 @@ from voiceline.models.staff import ROLES
 from voiceline.queue import work
 from voiceline.upsert import upsert
 
-FREE_FAILURES = 5
-# An address is often a whole clinic's (one office, one NAT): its colleagues' typos together
-# must not lock everyone out, so it may fail more before it waits; a guesser trying many
-# accounts from one address still waits after this many.
-FREE_FAILURES_PER_ADDRESS = 20
+FREE_FAILURES = 5  # for an account and for an address alike (issue 3)
 FIRST_DELAY = dt.timedelta(seconds=30)
 MAX_DELAY = dt.timedelta(minutes=15)
+# An address is often a whole clinic's (one office, one NAT): it is slowed down after
+# FREE_FAILURES like an account, but its wait stops growing here, so colleagues' typos together
+# never lock the office out for long. A guesser spraying accounts from one address still gets
+# a try every few minutes at most, and each account it tries waits up to MAX_DELAY on its own.
+MAX_DELAY_PER_ADDRESS = dt.timedelta(minutes=2)
 # Failures are counted for a day, so the wait keeps doubling to MAX_DELAY and stays there
 # (forgotten after MAX_DELAY, a guesser would start again at 30 s after every pause).
 FORGET_AFTER = dt.timedelta(hours=24)
@@ -96,8 +97,8 @@ def _keys(email: str, address: str | None) -> list[str]:
     return keys
 
 
-def _free_failures(key: str) -> int:
-    return FREE_FAILURES_PER_ADDRESS if key.startswith("ip:") else FREE_FAILURES
+def _longest_wait(key: str) -> dt.timedelta:
+    return MAX_DELAY_PER_ADDRESS if key.startswith("ip:") else MAX_DELAY
 
 
 def blocked_for(session: Session, email: str, address: str | None, now: dt.datetime) -> dt.timedelta | None:
@@ -120,9 +121,8 @@ def _count_try(session: Session, key: str, now: dt.datetime) -> bool:
         returning=[table.c.failures])
     if row is None:
         return False
-    free = _free_failures(key)
-    if row.failures >= free:
-        delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (row.failures - free))
+    if row.failures >= FREE_FAILURES:
+        delay = min(_longest_wait(key), FIRST_DELAY * 2 ** (row.failures - FREE_FAILURES))
         session.execute(sa.update(SignInFailure).where(SignInFailure.key == key)
                         .values(blocked_until=now + delay))
     return True

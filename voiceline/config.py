@@ -33,7 +33,9 @@ SETTINGS: dict[str, str | None] = {
     "SECRET_KEY": None,
     "TWILIO_ACCOUNT_SID": None,
     "TWILIO_AUTH_TOKEN": None,
-    "PATIENT_SERVICES_NUMBER": None,
+    # The patient services line, as issue 2 gives it. `make run`'s .env names a fictional
+    # 555-01xx number instead, so a development line rings nobody's phone.
+    "PATIENT_SERVICES_NUMBER": "+18885668774",
     "PUBLIC_BASE_URL": None,
     "TRUSTED_PROXIES": "0",
     "BUSINESS_HOURS": "Mon-Fri 08:00-18:00",
@@ -126,20 +128,9 @@ def _account_sid(source: Mapping[str, Any]) -> str | None:
     return raw or None
 
 
-# What `make run` dials for patient services when .env names no number: 555-01xx numbers are
-# set aside for fiction, so a development line with a real Twilio number rings nobody's phone.
-DEVELOPMENT_PATIENT_SERVICES_NUMBER = "+16175550100"
-
-
-def _patient_services_number(source: Mapping[str, Any], development: bool) -> str:
-    """What transfers (and the fallback TwiML) dial: a whole number, never a short code such as
-    123, and never a default outside development (it would ring someone else's line)."""
-    raw = (source.get("PATIENT_SERVICES_NUMBER") or "").strip()
-    if not raw and development:
-        return DEVELOPMENT_PATIENT_SERVICES_NUMBER
-    if not raw:
-        raise ConfigError("PATIENT_SERVICES_NUMBER is not set (required outside development: the number "
-                          "transfers ring)")
+def _patient_services_number(source: Mapping[str, Any]) -> str:
+    """What transfers (and the fallback TwiML) dial: a whole number, never a short code such as 123."""
+    raw = (source.get("PATIENT_SERVICES_NUMBER") or "").strip() or SETTINGS["PATIENT_SERVICES_NUMBER"]
     return _full_number("PATIENT_SERVICES_NUMBER", raw)
 
 
@@ -272,7 +263,7 @@ def load_settings(source: Mapping[str, Any], instance_path: Path) -> dict[str, A
         "TWILIO_ACCOUNT_SID": account_sid,
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, statement_timeout),
-        "PATIENT_SERVICES_NUMBER": _patient_services_number(source, development),
+        "PATIENT_SERVICES_NUMBER": _patient_services_number(source),
         "CRISIS_LINE_NUMBER": _crisis_line_number(source),
         "CRISIS_LINE_FALLBACK_NUMBER": _crisis_line_fallback_number(source),
         "PUBLIC_BASE_URL": public_base,
