@@ -55,7 +55,8 @@ def check_invariants(root: ET.Element) -> None:
         if verb.tag == "Gather":
             # Silence must never end the call: a <Redirect> back to the same action follows.
             following = children[index + 1] if index + 1 < len(children) else None
-            assert following is not None and following.tag in ("Redirect", "Say", "Hangup"), (
+            # (A <Dial> too: while the database is down, silence goes on to patient services.)
+            assert following is not None and following.tag in ("Redirect", "Say", "Hangup", "Dial"), (
                 "a <Gather> must be followed by a fallback verb")
             if following.tag == "Redirect":
                 assert following.text == verb.get("action")

@@ -288,7 +288,7 @@ def test_crisis_before_a_language_is_chosen_is_spoken_in_both(phone):
     phone.dial_result("completed")  # the coordinator did not take it (no DialBridged)
     assert phone.verbs() == ["Say", "Say", "Hangup"]
     assert phone.languages() == {"en-US", "es-US"}
-    assert "marque 9 8 8 ahora" in phone.text()
+    assert "marque 9 8 8 y oprima 2" in phone.text()
 
 
 def test_crisis_line_number_is_a_setting(make_app):

@@ -33,16 +33,36 @@ def closed(app):
 def test_database_down_at_the_greeting_connects_to_patient_services(down_app, caplog):
     phone = Phone(down_app)
     phone.call()
-    assert phone.verbs() == ["Say", "Say", "Dial"]
+    assert phone.verbs() == ["Gather", "Dial"]  # the crisis key is listened for, then the dial
     assert phone.languages() == {"en-US", "es-US"}  # no language chosen yet: both
     assert phone.spoken()[0].startswith("We're sorry, our phone system is having a problem.")
     # The greeting's safety notice is not skipped on the way to patient services.
-    assert "dial 9 1 1" in phone.spoken()[0] and "call 9 8 8" in phone.spoken()[0]
-    assert "marque 9 1 1" in phone.spoken()[1] and "llamar al 9 8 8" in phone.spoken()[1]
+    assert "dial 9 1 1" in phone.spoken()[0] and "press 9 now to reach the 9 8 8 Lifeline" in phone.spoken()[0]
+    assert "marque 9 1 1" in phone.spoken()[1] and "oprima 9 ahora" in phone.spoken()[1]
+    gather = phone.gather()
+    assert (gather.get("numDigits"), gather.get("timeout")) == ("1", "2") and "/voice/crisis" in gather.get("action")
     dial = phone.doc.find("Dial")
     assert dial.find("Number").text == "+18885668774" and dial.find("Number").get("url") is None
     assert "/voice/fallback-result" in dial.get("action")
     assert any("answering with the fallback" in r.getMessage() for r in caplog.records)
+
+
+def test_database_down_while_open_the_crisis_key_still_reaches_988(down_app):
+    phone = Phone(down_app)
+    phone.call()
+    phone.press("9")
+    assert phone.doc.find("Dial/Number").text == "988"
+
+
+@pytest.mark.parametrize("key", ["1", "0", "*"])
+def test_database_down_while_open_another_key_goes_on_to_patient_services(down_app, key):
+    """A key pressed out of habit at the apology must not end the call: on to the dial."""
+    phone = Phone(down_app)
+    phone.call()
+    phone.press(key)
+    assert phone.verbs() == ["Dial"]
+    dial = phone.doc.find("Dial")
+    assert dial.find("Number").text == "+18885668774" and "/voice/fallback-result" in dial.get("action")
 
 
 def test_database_down_when_closed_gives_hours_and_the_crisis_line(down_app):
@@ -303,7 +323,7 @@ def test_the_breaker_closes_again_and_the_line_recovers(app):
     breaker.observe(sa.exc.OperationalError(None, None, Exception("connection refused")))
     phone = Phone(app)
     phone.call()
-    assert phone.verbs() == ["Say", "Say", "Dial"]  # fallback while open
+    assert phone.verbs() == ["Gather", "Dial"]  # fallback while open
     now[0] += 11
     phone.call()
     assert phone.doc.find("Gather") is not None  # the database is tried again, and works

@@ -30,6 +30,7 @@ REQUIRED_TEXTS: dict[str, frozenset[str]] = {
     "system.transfer_closed": frozenset({"hours"}),
     "system.transfer_done": _NONE,
     "system.fallback_open": _NONE,
+    "system.fallback_open_keys": _NONE,
     "system.fallback_closed": frozenset({"hours"}),
     "system.fallback_unreached": frozenset({"hours"}),
     "system.fallback_after_dial": frozenset({"hours"}),

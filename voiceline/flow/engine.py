@@ -45,6 +45,9 @@ from voiceline.flow.steps import (
 
 WHISPER_TIMEOUT = 8
 CRISIS_RING_SECONDS = 60
+# While the database is down and the line open: how long the crisis key is waited for after
+# the apology, before patient services is dialled.
+FALLBACK_KEY_SECONDS = 2
 SPEECH_MAX_CHARS = 200
 # The crisis line's dials, counted in crisis_result's action URL: the 988 Lifeline, its
 # fallback number, then (open only) patient services when neither answered.
@@ -300,12 +303,19 @@ class Engine:
         """Needs nothing but settings: open, straight to patient services; closed, the hours."""
         langs = self.languages_for(lang)
         if ctx.is_open:
-            says = [self.say(code, "system.fallback_open") for code in langs]
-            action = Target("fallback_result", self.lang_param(langs))
-            return [*says, Dial(ctx.patient_services_number, action, timeout=ctx.dial_timeout)]
+            # The crisis key works here too: a short pause for it after the words, then the dial.
+            says = [self.say(code, "system.fallback_open_keys") for code in langs]
+            gather = Gather(action=Target("crisis", self.lang_param(langs)), says=says, lang=langs[0],
+                            num_digits=1, timeout=FALLBACK_KEY_SECONDS)
+            return [gather, self.fallback_dial(lang, ctx)]
         says = [self.say(code, "system.fallback_closed", hours=self.hours(code, ctx)) for code in langs]
         gather = Gather(action=Target("crisis", self.lang_param(langs)), says=says, lang=langs[0], timeout=5)
         return [gather, *(self.say(code, "system.goodbye") for code in langs), Hangup()]
+
+    def fallback_dial(self, lang: str | None, ctx: Context) -> Dial:
+        """Patient services, while the database is down and the line is open."""
+        action = Target("fallback_result", self.lang_param(self.languages_for(lang)))
+        return Dial(ctx.patient_services_number, action, timeout=ctx.dial_timeout)
 
     def static_fallback(self, ctx: Context) -> list[Verb]:
         """TwiML for the number's Fallback URL, hosted apart from this app (a TwiML Bin): it

@@ -223,6 +223,8 @@ def crisis():
     call_sid = params.sid(request.form.get("CallSid"))
     ctx = call_context(call_sid, _caller())
     if (request.form.get("Digits") or "").strip() != engine.flow.crisis_key:
+        if ctx.is_open:  # another key while waiting for patient services: on to them
+            return _render([engine.fallback_dial(lang, ctx)])
         return _render([*(engine.say(code, "system.goodbye") for code in engine.languages_for(lang)), Hangup()])
     if call_sid:
         _best_effort("crisis-line event", call_sid, lambda session: store.log_safety_event(
