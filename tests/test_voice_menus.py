@@ -509,3 +509,22 @@ def test_an_existing_patient_calling_while_closed_hears_what_to_do_if_it_cannot_
     other.call()
     other.press_through(LANG_KEY[lang], "5")  # anyone else: no such sentence
     assert says not in other.spoken()
+
+
+@pytest.mark.parametrize("status", ["busy", "no-answer", "completed"])
+def test_an_existing_patient_nobody_answered_hears_what_to_do_if_it_cannot_wait(app, status):
+    from tests.phone import Phone
+
+    phone = Phone(app)
+    phone.call()
+    phone.press_through("1", "4")
+    assert phone.doc.find("Dial") is not None  # open: rung through
+    phone.dial_result(status)  # nobody took it ("completed" without DialBridged: a voicemail box)
+    spoken = phone.spoken()
+    assert spoken[0] == "I'm sorry, all of our coordinators are helping other callers right now."
+    assert spoken[1].startswith("If you are having a problem after a treatment that can't wait, hang up and dial 9 1 1")
+    other = Phone(app)
+    other.call()
+    other.press_through("1", "5")  # anyone else: no such sentence
+    other.dial_result(status)
+    assert not any(s.startswith("If you are having a problem after a treatment") for s in other.spoken())

@@ -235,8 +235,11 @@ class Engine:
             return Step([self.say(lang, "system.transfer_done"), Hangup()], choice=status,
                         presented="transfer.done", outcome="transferred")
         node = self.flow.nodes.get(state.node)
-        fallback = node.fallback if node is not None and node.kind == TRANSFER else self.flow.callback_node
+        transfer = node is not None and node.kind == TRANSFER
+        fallback = node.fallback if transfer else self.flow.callback_node
         says = [self.say(lang, "system.transfer_busy")]
+        if transfer and node.closed_text:  # what to do if it cannot wait: nobody took the call either
+            says.append(self.say(lang, node.closed_text))
         verbs, presented = self.present(fallback, state.forward(lang=lang), ctx, says)
         return Step(verbs, choice=status or "unknown", presented=presented)
 

@@ -48,7 +48,9 @@ class Node:
     fallback: str | None = None
     hints: str | None = None
     skip_key: str | None = None
-    closed_text: str | None = None  # a transfer node: said after the hours while closed
+    # A transfer node: said when patient services cannot take the call (after the hours while
+    # closed; after "all of our coordinators are helping other callers" when nobody answered).
+    closed_text: str | None = None
     bilingual: bool = False
     crisis_reminder: bool = False
 
