@@ -187,7 +187,7 @@ def test_holiday_sentence_only_on_a_local_holiday_that_has_hours(flow, now, holi
         (local(2026, 11, 23, 9), "any", "today, at any time during our hours",
          "hoy, a cualquier hora de nuestro horario"),
         (local(2026, 11, 20, 19), "afternoon", "on Monday, in the afternoon", "el lunes, por la tarde"),
-        (local(2026, 11, 21, 10), "evening", "on Monday, in the evening", "el lunes, al final de la tarde"),
+        (local(2026, 11, 21, 10), "evening", "on Monday, in the evening", "el lunes, después de las 5 de la tarde"),
         (local(2026, 11, 25, 19), "morning", "on Friday, in the morning", "el viernes, por la mañana"),
         # 23:00 Sunday in New York is Monday in UTC: Monday is still "tomorrow" for the caller.
         (local(2026, 11, 22, 23), "morning", "tomorrow, in the morning", "mañana, por la mañana"),
