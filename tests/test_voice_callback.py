@@ -199,6 +199,20 @@ def test_a_key_after_an_empty_message_does_not_read_the_owners_choices_to_a_stra
     assert (request.preferred_window, request.voicemail_ok) == ("morning", False)
 
 
+@pytest.mark.parametrize("lang_key, why", [
+    ("1", "Because your number was not shown on this call, we won't say our clinic's name if we reach voicemail."),
+    ("2", "Como su número no apareció en esta llamada, si nos contesta el buzón de voz no diremos el nombre de la "
+          "clínica."),
+])
+def test_a_yes_from_a_withheld_number_is_read_back_as_no_without_calling_it_another_phone(closed_app, lang_key, why):
+    phone = to_capture(closed_app, from_number="anonymous", lang_key=lang_key)
+    phone.press_through("3125550144", "1", "3", "1", "2")  # their number; correct; evenings; yes; no message
+    assert why in phone.spoken()
+    assert not any("not the phone you are calling from" in s or "no es el teléfono" in s for s in phone.spoken())
+    [request] = stored_requests(closed_app)
+    assert (request.phone, request.voicemail_ok) == ("+13125550144", False)
+
+
 def test_a_no_to_voicemail_for_a_keyed_in_number_is_read_back_plainly(closed_app):
     """No reason to give a caller who said no, or an anonymous one who keyed their own number."""
     phone = to_capture(closed_app, from_number="anonymous")

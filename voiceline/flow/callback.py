@@ -208,8 +208,10 @@ class CallbackCapture:
             says.append(self.engine.say(lang, "callback.voicemail_yes"))
         elif summary.consent_not_counted:
             # Consent counts only from the phone itself (queue/intake.py): a "yes" from another
-            # phone is kept as "no", and the caller who gave it hears why, not a bare "we won't".
-            says.append(self.engine.say(lang, "callback.voicemail_other_phone"))
+            # phone is kept as "no", and the caller who gave it hears why, not a bare "we won't"
+            # (with the caller ID withheld, the line cannot tell it is another phone).
+            why = "callback.voicemail_other_phone" if ctx.caller_phone else "callback.voicemail_no_caller_id"
+            says.append(self.engine.say(lang, why))
         elif summary.voicemail_ok is not None:
             says.append(self.engine.say(lang, "callback.voicemail_no"))
         says.append(self.engine.say(lang, "callback.goodbye"))

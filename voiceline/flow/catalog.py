@@ -66,6 +66,7 @@ REQUIRED_TEXTS: dict[str, frozenset[str]] = {
     "callback.voicemail_yes": _NONE,
     "callback.voicemail_no": _NONE,
     "callback.voicemail_other_phone": _NONE,
+    "callback.voicemail_no_caller_id": _NONE,
     "callback.goodbye": _NONE,
     "callback.when_today": _NONE,
     "callback.when_tomorrow": _NONE,
