@@ -481,6 +481,17 @@ def test_zero_while_closed_gives_the_hours_and_takes_a_callback_request(closed_a
     assert query(phone.gather().get("action"))["reason"] == "insurance"
 
 
+def test_zero_at_a_spoken_question_goes_to_patient_services(app, phone):
+    phone.call()
+    phone.press_through("1", "2", "1", "1")  # insurance; yes; a commercial plan: "which company?"
+    assert "speech" in phone.gather().get("input")
+    phone.press("0")
+    dial = phone.doc.find("Dial")
+    assert dial is not None and dial.find("Number").text == app.config["PATIENT_SERVICES_NUMBER"]
+    assert not any(s.startswith("Sorry") for s in phone.spoken())
+    assert events(app, phone.call_sid)[-1].choice == "operator"
+
+
 def test_zero_is_a_wrong_key_where_the_line_takes_a_phone_number(closed_app):
     from tests.phone import Phone
 

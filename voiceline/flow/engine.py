@@ -174,7 +174,7 @@ class Engine:
             return Step(verbs, choice="restart", presented=presented)
         if given.digits == self.flow.crisis_key:  # at every question, and while a message is recorded
             return self.crisis(state, ctx)
-        if given.digits == self.flow.operator_key and node.kind in (MENU, YES_NO, CHOICE):
+        if given.digits == self.flow.operator_key and node.kind in (MENU, YES_NO, CHOICE, SPEECH):
             # The operator key ("0"): at once, without a sorry; before a language is chosen,
             # where the call goes is said in both first.
             return self._escalate(state, ctx, "operator", announce=self.chosen_language(state) is None)
