@@ -353,7 +353,13 @@ def test_the_crisis_key_ends_a_message_and_connects_to_the_crisis_line(closed_ap
     with closed_app.app_context():
         safety = db.session.scalars(sa.select(SafetyEvent)).all()
         assert [(s.call_sid, s.dialed) for s in safety] == [(phone.call_sid, "988")]
-    assert stored_requests(closed_app) == []  # a crisis call is a safety event, as at every question
+    # Every callback question was answered: the request stands, with what they had said, as
+    # when the key ends an empty recording. A coordinator calls back; the queue shows the
+    # crisis line was used.
+    [request] = stored_requests(closed_app)
+    assert (request.requested_by_caller, request.recording_sid, request.call_sid) == (True, sid, phone.call_sid)
+    with closed_app.app_context():
+        assert db.session.scalar(sa.select(Recording.recording_sid)) == sid
 
 
 def test_recording_status_may_arrive_before_the_record_action(closed_app):

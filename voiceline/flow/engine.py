@@ -173,6 +173,8 @@ class Engine:
             verbs, presented = self.present(restart, state.forward(), ctx)
             return Step(verbs, choice="restart", presented=presented)
         if given.digits == self.flow.crisis_key:  # at every question, and while a message is recorded
+            if node.kind == CALLBACK:
+                self.callbacks.keep_before_crisis(node, state, given, ctx)
             return self.crisis(state, ctx)
         if given.digits == self.flow.operator_key and node.kind in (MENU, YES_NO, CHOICE, SPEECH):
             # The operator key ("0"): at once, without a sorry; before a language is chosen,
