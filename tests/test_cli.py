@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from tests.conftest import PRODUCTION_SETTINGS
 from tests.phone import Phone
+from voiceline import audit
 from voiceline.commands import pretend_hours
 from voiceline.extensions import db
 from voiceline.models import AuditEntry, Call, CallbackRequest, CallEvent, now_utc
@@ -140,6 +141,11 @@ def test_calls_list_shows_calls_that_left_no_callback(app, runner):
     with app.app_context():  # each listing (full numbers in its JSON) is in the audit log
         listed_calls = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "list_calls")).all()
     assert [(e.actor, e.detail["count"]) for e in listed_calls] == [("cli", 2), ("cli", 1), ("cli", 2)]
+    with app.app_context():  # which calls each listing showed, and who ran it
+        ids = dict(db.session.execute(sa.select(Call.call_sid, Call.id)).all())
+    assert sorted(listed_calls[1].detail["call_ids"]) == [ids[crisis.call_sid]]
+    assert sorted(listed_calls[0].detail["call_ids"]) == sorted(ids.values())
+    assert listed_calls[0].detail["system_user"] == audit.system_user()
     unknown = runner.invoke(args=["calls", "list", "--outcome", "bogus"])
     assert unknown.exit_code == 2 and "'bogus' is not one of" in unknown.output and "crisis_line" in unknown.output
 

@@ -48,6 +48,9 @@ def test_next_claim_attempt_and_list_json(app, runner):
     assert actors[0] == ("claim", "cli:ana@clinic.example")
     assert ("attempt", "cli:ben@clinic.example") in actors
     assert listed == 1
+    with app.app_context():
+        [entry] = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "list_callbacks")).all()
+    assert older in entry.detail["callback_ids"] and len(entry.detail["callback_ids"]) == len(rows)
 
 
 def test_every_record_the_cli_prints_is_an_audited_look(app, runner):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,15 @@ def looked_recently(session: Session, action: str, staff: StaffUser, callback_id
         sa.select(AuditEntry.id).where(AuditEntry.action == action, AuditEntry.staff_id == staff.id,
                                        AuditEntry.callback_id == callback_id, AuditEntry.at >= since).limit(1)
     ) is not None
+
+
+def system_user() -> str | None:
+    """Who ran a CLI command, as the operating system knows them (a listing has no staff
+    account behind it): kept in its audit entry. None where the system cannot tell."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return None
 
 
 def record(session: Session, action: str, *, staff: StaffUser | None = None, actor: str | None = None,

@@ -36,7 +36,8 @@ def list_calls(hours: int, outcome: str | None, as_json: bool) -> None:
         stmt = stmt.where(Call.outcome == outcome)
     calls = db.session.scalars(stmt).all()
     paths = {sid: steps.path for sid, steps in steps_of_calls(db.session, [c.call_sid for c in calls]).items()}
-    audit.record(db.session, "list_calls", actor="cli", detail={"hours": hours, "count": len(calls)})
+    audit.record(db.session, "list_calls", actor="cli", detail={
+        "hours": hours, "count": len(calls), "call_ids": [c.id for c in calls], "system_user": audit.system_user()})
     db.session.commit()
     out = [{
         "call_sid": c.call_sid, "caller": c.caller, "caller_id_status": c.caller_id_status,

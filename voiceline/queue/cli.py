@@ -34,7 +34,9 @@ def list_callbacks(status: str | None, as_json: bool) -> None:
     if status:
         stmt = stmt.where(CallbackRequest.status == status)
     rows = callback_dicts(db.session, db.session.scalars(stmt).all())
-    audit.record(db.session, "list_callbacks", actor="cli", detail={"status": status or "all", "count": len(rows)})
+    audit.record(db.session, "list_callbacks", actor="cli", detail={
+        "status": status or "all", "count": len(rows), "callback_ids": [row["id"] for row in rows],
+        "system_user": audit.system_user()})
     db.session.commit()
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
