@@ -8,7 +8,6 @@ shows the problem a manager would see, named by file, node and what is wrong.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from tests.conftest import PRODUCTION_SETTINGS, base_config
 from voiceline import create_app
 from voiceline.cli import cli
 from voiceline.extensions import db
+from voiceline.flow import guards
 from voiceline.flow.model import LANGUAGES
 from voiceline.flow.prompts import FlowError, Problem, load_flow
 from voiceline.models import CallEvent
@@ -613,109 +613,237 @@ def test_wsgi_exits_4_with_the_problems_and_no_traceback(tmp_path):
 
 
 # --- 5. content guards: what the line must never tell a patient ---------------------------------
-
-KETAMINE = re.compile(r"\bketamin[ae]\b", re.IGNORECASE)  # not esketamine / esketamina
-APPROVAL = re.compile(r"\bFDA\b|\bapproved?\b|\baprobad[oa]s?\b", re.IGNORECASE)
-NEGATION = {
-    "en": re.compile(r"\bnot\b|n't\b", re.IGNORECASE),
-    "es": re.compile(r"\bno\s+(?:está|es|están|son)\b", re.IGNORECASE),
-}
-PROMISES = re.compile(
-    r"\bguarantee|\bcure[sd]?\b|\bcuring\b|\bwill work\b"
-    r"|\bgarantiz|\bcura(?:r|n|mos|rá|ción)?\b|\bfuncionará\b",
-    re.IGNORECASE,
-)
-
-
-def sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.!?;])\s+", text) if s]
+# The rules live in voiceline/flow/guards.py, so `voiceline flow check` and start-up refuse an
+# edit that breaks one; the real prompts passing them is test_real_prompts_load. Here: each
+# guard on its own (what it catches, what careful wording it lets through), then a realistic
+# bad edit to a copy of the prompts, refused with the file, node, text key and problem named.
 
 
 def approval_claims(text: str, code: str) -> list[str]:
-    """Sentences that tie ketamine (not esketamine) to an approval without denying it."""
-    return [s for s in sentences(text)
-            if KETAMINE.search(s) and APPROVAL.search(s) and not NEGATION[code].search(s)]
+    """Sentences that misstate what the FDA approved (ketamine, or the FDA without Spravato)."""
+    return [s for s in guards.sentences(text) if guards.approval_problem(s, code)]
 
 
 @pytest.mark.parametrize("code, text, claims", [
     ("en", "IV ketamine is FDA-approved for depression.", 1),
     ("en", "Ketamine is approved by the FDA. Spravato is too.", 1),
     ("en", "Spravato and IV ketamine are FDA approved; we offer both.", 1),
+    ("en", "Our FDA-approved ketamine infusions work fast.", 1),
+    ("en", "IV ketamine, like Spravato, is FDA-approved.", 1),
+    ("en", "Ketamine is not only safe but FDA-approved.", 1),
+    ("en", "Ketamine has FDA approval for depression.", 1),
+    ("en", "Our treatment is FDA-approved.", 1),  # the FDA, and no Spravato
+    ("en", "Our infusions don't need a referral and are FDA cleared.", 1),
     ("en", "Spravato is approved by the FDA. IV ketamine is not FDA-approved.", 0),
+    ("en", "Spravato is FDA-approved, and IV ketamine is not.", 0),
+    ("en", "The FDA has not approved IV ketamine for depression.", 0),
+    ("en", "IV ketamine has never been approved by the FDA for depression.", 0),
     ("en", "Nasal esketamine is approved by the FDA.", 0),
+    ("en", "Some plans pay for Spravato, and many of them must approve it first.", 0),
     ("es", "La ketamina intravenosa está aprobada por la FDA.", 1),
+    ("es", "Nuestras infusiones de ketamina, aprobadas por la FDA, funcionan rápido.", 1),
+    ("es", "Nuestro tratamiento está aprobado por la FDA.", 1),
     ("es", "La esketamina nasal está aprobada por la FDA.", 0),
     ("es", "La ketamina intravenosa no está aprobada por la FDA para la depresión.", 0),
+    ("es", "La FDA no ha aprobado la ketamina intravenosa.", 0),
+    ("es", "Spravato está aprobado por la FDA, y la ketamina no.", 0),
+    ("es", "Algunos planes pagan Spravato, y muchos tienen que aprobarlo antes.", 0),
 ])
 def test_the_approval_guard_itself(code, text, claims):
     assert len(approval_claims(text, code)) == claims
 
 
 @pytest.mark.parametrize("code", LANGUAGES)
-def test_no_text_says_ketamine_is_fda_approved(flow, code):
-    texts = flow.languages[code].texts
-    for key, text in texts.items():
-        assert approval_claims(text, code) == [], f"{code}.yaml: text '{key}'"
-    # The guard is not vacuous: the line does explain that IV ketamine is not approved.
-    denials = [s for t in texts.values() for s in sentences(t)
-               if KETAMINE.search(s) and APPROVAL.search(s) and NEGATION[code].search(s)]
+def test_the_line_says_iv_ketamine_is_not_fda_approved(flow, code):
+    # The approval guard is not vacuous: the real prompts do explain it.
+    denials = [s for t in flow.languages[code].texts.values() for s in guards.sentences(t)
+               if guards.KETAMINE.search(s) and guards.APPROVAL.search(s) and guards.NEGATION[code].search(s)]
     assert denials, f"{code}.yaml no longer says IV ketamine is not FDA-approved"
 
 
-@pytest.mark.parametrize("code", LANGUAGES)
-def test_every_fda_sentence_is_about_spravato_or_denies_approval(flow, code):
-    for key, text in flow.languages[code].texts.items():
-        for sentence in sentences(text):
-            if re.search(r"\bFDA\b", sentence):
-                assert (re.search(r"spravato|esketamin", sentence, re.IGNORECASE)
-                        or NEGATION[code].search(sentence)), f"{code}.yaml '{key}': {sentence}"
+@pytest.mark.parametrize("code, text, promise", [
+    ("en", "We guarantee relief.", True), ("en", "Ketamine can cure depression.", True),
+    ("en", "This will work for you.", True), ("en", "Our ketamine infusions work fast.", True),
+    ("en", "Most patients feel relief within hours.", True), ("en", "Fast relief from depression.", True),
+    ("en", "You will feel better after one infusion.", True), ("en", "70 percent of patients respond.", True),
+    ("en", "Infusions are completely safe, with no side effects.", True),
+    ("en", "Have you tried two or more antidepressants without enough relief?", False),
+    ("en", "An I V ketamine infusion takes about 45 minutes.", False),
+    ("en", "Patient services will check your coverage.", False),
+    ("es", "Le garantizamos resultados.", True), ("es", "La ketamina cura la depresión.", True),
+    ("es", "Funciona rápido.", True), ("es", "Alivio rápido de la depresión.", True),
+    ("es", "Se sentirá mejor después de una infusión.", True), ("es", "Resultados en 24 horas.", True),
+    ("es", "¿Ha probado dos o más antidepresivos que no le ayudaron lo suficiente?", False),
+    ("es", "Una infusión intravenosa de ketamina dura unos 45 minutos.", False),
+])
+def test_the_promise_guard_itself(code, text, promise):
+    assert bool(guards.PROMISES[code].search(text)) is promise
 
 
-@pytest.mark.parametrize("code", LANGUAGES)
-def test_no_text_promises_results(flow, code):
-    for key, text in flow.languages[code].texts.items():
-        assert not PROMISES.search(text), f"{code}.yaml: text '{key}': {PROMISES.search(text)[0]!r}"
-
-
-@pytest.mark.parametrize("text", ["We guarantee relief.", "Ketamine can cure depression.",
-                                  "This will work for you.", "Le garantizamos resultados.",
-                                  "La ketamina cura la depresión."])
-def test_the_promise_guard_itself(text):
-    assert PROMISES.search(text)
+@pytest.mark.parametrize("code, text, said", [
+    ("en", "Good news, you qualify for treatment.", "you qualify"),
+    ("en", "You may be a good candidate.", "You may be a good candidate"),
+    ("en", "You are eligible.", "You are eligible"),
+    ("en", "Sorry, you don't qualify.", "you don't qualify"),
+    ("en", "Based on your answers, ketamine is right for you.", "is right for you"),
+    ("en", "You can start treatment next week.", "You can start treatment"),
+    ("es", "Usted califica para el tratamiento.", "Usted califica"),
+    ("es", "Es un buen candidato.", "Es un buen candidato"),
+    ("es", "Usted es elegible.", "Usted es elegible"),
+    ("es", "Usted no califica.", "Usted no califica"),
+    ("es", "Según sus respuestas, el tratamiento es adecuado para usted.", "es adecuado para usted"),
+    # Asking is not telling.
+    ("en", "Only a psychiatrist can tell whether you qualify.", None),
+    ("en", "Only a consultation can tell whether treatment is a good fit for you.", None),
+    ("en", "A psychiatrist will talk with you about which option, if any, fits you.", None),
+    ("es", "Un psiquiatra decidirá si usted califica.", None),
+    ("es", "Solo una consulta puede indicar si el tratamiento es adecuado para usted.", None),
+    ("es", "Un psiquiatra hablará con usted sobre qué opción, si alguna, es adecuada para usted.", None),
+])
+def test_the_verdict_guard_itself(code, text, said):
+    assert guards.verdict(text, code) == said
 
 
 @pytest.mark.parametrize("code, verb", [("en", "press"), ("es", "oprima")])
 def test_welcome_names_911_988_and_the_crisis_key(flow, code, verb):
-    welcome = flow.languages[code].texts["welcome"]
-    assert "9 1 1" in welcome
-    assert "9 8 8" in welcome
-    assert f"{verb} {{crisis_key}}" in welcome
+    # Enforced by the checks (below); this is what the caller hears with the key filled in.
     assert f"{verb} {flow.crisis_key} " in flow.text(code, "welcome")
 
 
-# Words that would tell a caller whether they qualify: only a psychiatrist's consultation can.
-VERDICTS = {
-    "en": re.compile(r"\byou (?:may |might |do(?:n't| not) )?(?:qualify|(?:are|aren't|are not|could be|may be"
-                     r"|might be) (?:a |an )?(?:good |ideal )?(?:candidate|eligible))|\b(?:in)?eligible\b",
-                     re.IGNORECASE),
-    "es": re.compile(r"\b(?:usted )?(?:no )?(?:califica|es (?:un |una )?(?:buen[oa]? )?candidat[oa]|es elegible)\b"
-                     r"|\belegible\b", re.IGNORECASE),
-}
+def refused(prompts: Path, file: str, node: str | None, key: str, *words: str) -> Problem:
+    """The one problem an edit causes, naming the file, node, text key and what is wrong."""
+    problem = only(problems_in(prompts), file, node, f"text '{key}'", *words)
+    where = f"{file}: node '{node}'" if node else file
+    assert f"{where}: text '{key}'" in str(problem)
+    return problem
 
 
-@pytest.mark.parametrize("code", LANGUAGES)
-def test_no_text_tells_a_caller_whether_they_qualify(flow, code):
-    for key, text in flow.languages[code].texts.items():
-        assert not VERDICTS[code].search(text), f"{code}.yaml '{key}': {text}"
+def test_a_welcome_without_the_988_lifeline_is_refused(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "en.yaml", "If you are thinking about suicide or are in crisis, press {crisis_key}\n"
+                 "    at any time to be connected to the 9 8 8 Suicide and Crisis Lifeline.", "")
+    # Without the sentence the greeting names neither the Lifeline nor its key: two problems.
+    problems = problems_in(prompts)
+    find(problems, "en.yaml", "welcome", "text 'welcome'", "9 8 8 Suicide and Crisis Lifeline")
+    find(problems, "en.yaml", "welcome", "text 'welcome'", '"press {crisis_key}"')
+    assert len(problems) == 2, described(problems)
 
 
-@pytest.mark.parametrize("code, text", [
-    ("en", "Good news, you qualify for treatment."), ("en", "You may be a good candidate."),
-    ("en", "You are eligible."), ("es", "Usted califica para el tratamiento."),
-    ("es", "Es un buen candidato."), ("es", "Usted es elegible."),
+def test_a_welcome_without_911_is_refused(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "es.yaml", "Si tiene una emergencia médica, cuelgue y marque\n    9 1 1. ", "")
+    refused(prompts, "es.yaml", "welcome", "welcome", "9 1 1", "emergency")
+
+
+def test_911_written_as_one_number_is_refused_with_the_fix(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "en.yaml", "and dial 9 1 1. If you are thinking", "and dial 911. If you are thinking")
+    problem = refused(prompts, "en.yaml", "welcome", "welcome", "9 1 1")
+    assert "digit by digit" in problem.message
+
+
+def test_a_welcome_that_no_longer_says_which_key_is_refused(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "es.yaml", "oprima {crisis_key} en\n    cualquier momento para comunicarse",
+                 "en cualquier momento puede comunicarse")
+    refused(prompts, "es.yaml", "welcome", "welcome", '"oprima {crisis_key}"')
+
+
+@pytest.mark.parametrize("code, key, old, new", [
+    ("en", "system.crisis_reminder", "crisis_reminder: If you are in crisis, press {crisis_key} at any time.",
+     "crisis_reminder: If you are in crisis, help is available."),
+    ("es", "callback.message_offer", "hablar. No escuchamos los mensajes de inmediato. Si está en crisis, oprima\n"
+     "      {crisis_key} ahora.", "hablar. No escuchamos los mensajes de inmediato."),
 ])
-def test_the_verdict_guard_itself(code, text):
-    assert VERDICTS[code].search(text)
+def test_the_crisis_key_must_stay_in_the_reminder_and_before_a_message(tmp_path, code, key, old, new):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, f"{code}.yaml", old, new)
+    refused(prompts, f"{code}.yaml", None, key, "crisis_key")
+
+
+def test_the_main_menu_must_remind_callers_of_the_crisis_key(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "flow.yaml", "    crisis_reminder: true\n", "")
+    only(problems_in(prompts), "flow.yaml", "main_menu", "crisis_reminder: true")
+
+
+def test_an_fda_approved_ketamine_claim_that_promises_speed_is_refused(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "en.yaml", "Here is what a visit is like.",
+                 "Our FDA-approved ketamine infusions work fast. Here is what a visit is like.")
+    problems = problems_in(prompts)
+    claim = find(problems, "en.yaml", "what_to_expect", "text 'what_to_expect.info'", "says ketamine is FDA-approved",
+                 "Spravato", "Our FDA-approved ketamine infusions work fast.")
+    promise = find(problems, "en.yaml", "what_to_expect", "text 'what_to_expect.info'", "promises a result",
+                   '"work fast"')
+    assert problems == [claim, promise], described(problems)
+
+
+def test_dropping_the_denial_from_the_spanish_fda_sentence_is_refused(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "es.yaml", "La ketamina intravenosa no está\n      aprobada por la FDA",
+                 "La ketamina intravenosa está\n      aprobada por la FDA")
+    refused(prompts, "es.yaml", "what_to_expect", "what_to_expect.info", "says ketamine is FDA-approved")
+
+
+def test_an_fda_sentence_that_does_not_name_spravato_is_refused(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "en.yaml", "The FDA has approved Spravato for depression",
+                 "The FDA has approved our treatment for depression")
+    refused(prompts, "en.yaml", "what_to_expect", "what_to_expect.info", "names the FDA without naming Spravato")
+
+
+@pytest.mark.parametrize("code, old, new, words", [
+    ("en", "Patient services will check your coverage", "Ketamine brings relief within hours. Patient services will "
+     "check your coverage", '"relief within hours"'),
+    ("es", "Así funcionan los costos normalmente.", "Le garantizamos resultados. Así funcionan los costos normalmente.",
+     '"garantizamos"'),
+])
+def test_a_promise_of_results_is_refused(tmp_path, code, old, new, words):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, f"{code}.yaml", old, new)
+    refused(prompts, f"{code}.yaml", "insurance_cost", "insurance.cost", "promises a result", words)
+
+
+@pytest.mark.parametrize("code, old, new, words", [
+    ("en", "Thank you. We've noted your answers for our psychiatrist.",
+     "Thank you. Good news: you qualify for treatment.", '"you qualify"'),
+    ("es", "Gracias. Hemos anotado sus respuestas para nuestro psiquiatra.",
+     "Gracias. Según sus respuestas, usted es un buen candidato.", '"usted es un buen candidato"'),
+])
+def test_a_candidacy_verdict_is_refused(tmp_path, code, old, new, words):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, f"{code}.yaml", old, new)
+    refused(prompts, f"{code}.yaml", "prescreen_done", "prescreen.done", "whether they qualify", words)
+
+
+def test_a_clinic_name_that_makes_a_claim_is_refused(tmp_path):
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "en.yaml", "clinic_name: Clearview Infusion Clinics", "clinic_name: Guaranteed Relief Clinics")
+    only(problems_in(prompts), "en.yaml", None, "'clinic_name'", "Guaranteed Relief Clinics")
+
+
+def qualify_edit(tmp_path: Path) -> Path:
+    prompts = copy_prompts(tmp_path)
+    replace_text(prompts, "en.yaml", "Thank you. We've noted your answers for our psychiatrist.",
+                 "Thank you. Good news: you qualify for treatment.")
+    return prompts
+
+
+def test_flow_check_refuses_a_content_edit(bare_env, tmp_path):
+    prompts = qualify_edit(tmp_path)
+    result = CliRunner().invoke(cli, ["flow", "check", "--dir", str(prompts)])
+    assert result.exit_code == 1
+    assert "OK" not in result.stdout
+    assert (f"{prompts / 'en.yaml'}: node 'prescreen_done': text 'prescreen.done' tells the caller whether "
+            'they qualify ("you qualify")') in result.stderr
+
+
+def test_start_up_refuses_a_content_edit(tmp_path):
+    prompts = qualify_edit(tmp_path)
+    with pytest.raises(FlowError) as caught:
+        create_app(base_config(f"sqlite:///{tmp_path / 'x.db'}", PROMPTS_DIR=str(prompts)))
+    find(caught.value.problems, "en.yaml", "prescreen_done", "text 'prescreen.done'", "whether they qualify")
 
 
 @pytest.mark.parametrize("code, verb", [("en", "press"), ("es", "oprima")])

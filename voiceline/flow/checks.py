@@ -108,17 +108,9 @@ def check_graph(flow_file: str, top: dict, nodes: dict[str, Node], problems: lis
             current = nodes[current.next]
 
 
-def check_texts(
-    flow_file: str, nodes: dict[str, Node], languages: dict[str, Language], directory: Path,
-    problems: list[Problem],
-) -> None:
-    used: dict[str, str] = {}  # text key -> node that uses it
-    # A speech node that can be skipped says its key: {skip_key}, never a digit written in
-    # the text that a change of skip_key in flow.yaml would leave behind.
-    skippable = {node.text for node in nodes.values() if node.kind == SPEECH and node.skip_key and node.text}
-    # ...and only a text no other node speaks: that node would have no key to fill in.
-    others = {node.text for node in nodes.values() if node.text and not (node.kind == SPEECH and node.skip_key)}
-    node_placeholders = {key: frozenset({"skip_key"}) for key in skippable - others}
+def text_users(nodes: dict[str, Node]) -> dict[str, str]:
+    """Text key -> the first node that speaks it ("" for a reason the whisper reads)."""
+    used: dict[str, str] = {}
     reasons = {"general", "missed_call"}
     for node in nodes.values():
         for key in [node.text, node.hints, node.closed_text, *(o.label for o in node.options)]:
@@ -127,6 +119,20 @@ def check_texts(
         reasons.update(r for r in [node.reason, *(o.reason for o in node.options)] if r)
     for reason in reasons:
         used.setdefault(f"reason.{reason}", "")
+    return used
+
+
+def check_texts(
+    flow_file: str, nodes: dict[str, Node], languages: dict[str, Language], directory: Path,
+    problems: list[Problem],
+) -> None:
+    used = text_users(nodes)
+    # A speech node that can be skipped says its key: {skip_key}, never a digit written in
+    # the text that a change of skip_key in flow.yaml would leave behind.
+    skippable = {node.text for node in nodes.values() if node.kind == SPEECH and node.skip_key and node.text}
+    # ...and only a text no other node speaks: that node would have no key to fill in.
+    others = {node.text for node in nodes.values() if node.text and not (node.kind == SPEECH and node.skip_key)}
+    node_placeholders = {key: frozenset({"skip_key"}) for key in skippable - others}
 
     for code, language in languages.items():
         file = display(directory / f"{code}.yaml")

@@ -4,7 +4,7 @@ A clinic manager edits these files; a mistake must be caught before a caller hea
 `load_flow` collects every problem it finds (file, node, what is wrong) and raises
 FlowError with all of them, so one run of `voiceline flow check` shows the whole list.
 Reading the files is flow/files.py, each node flow/nodes.py, the whole graph and the
-texts flow/checks.py.
+texts flow/checks.py, what the texts must and must never say flow/guards.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from voiceline.flow.checks import check_graph, check_texts
 from voiceline.flow.files import FlowError, Problem, display, load_language, read_yaml, yaml_key
+from voiceline.flow.guards import check_content
 from voiceline.flow.model import LANGUAGES, Flow, Node
 from voiceline.flow.nodes import NODE_ID, OPTION_KEYS, parse_node
 
@@ -64,6 +65,7 @@ def load_flow(directory: Path) -> Flow:
         check_graph(flow_file, top, nodes, problems)
     if languages:
         check_texts(flow_file, nodes, languages, directory, problems)
+        check_content(flow_file, top, nodes, languages, directory, problems)
     if problems:
         raise FlowError(problems, directory)
 
