@@ -150,7 +150,9 @@ class Phone:
     def hang_up(self, status: str = "completed", duration: str = "60") -> None:
         response = twilio_post(self.client, "/voice/status",
                                self.fields(CallStatus=status, CallDuration=duration))
-        assert response.status_code == 200
+        # Twilio needs only the 200, and gets it even when the webhook fails: callers of
+        # hang_up check the stored rows. An empty <Response/>, never words or a <Dial>.
+        assert list(parse(response)) == []
 
     def press_through(self, *keys: str) -> ET.Element:
         for key in keys:

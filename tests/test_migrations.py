@@ -66,8 +66,8 @@ def test_healthz_tells_a_database_the_code_cannot_use(app, revision, status, say
     assert app.test_client().get("/healthz").get_json()["database"] == "ok"
 
 
-def test_healthz_on_a_database_never_migrated(make_app, tmp_path):
-    response = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}").test_client().get("/healthz")
+def test_healthz_on_a_database_never_migrated(make_app, fresh_database_url):
+    response = make_app(DATABASE_URL=fresh_database_url).test_client().get("/healthz")
     assert (response.status_code, response.get_json()["database"]) == (503, "not set up: run voiceline db upgrade")
 
 

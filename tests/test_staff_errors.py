@@ -2,18 +2,38 @@
 page that says so (503) and one log line; a bug gets a friendly 500 page."""
 
 import logging
+import os
 
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import _postgres_database
 from tests.staff import PASSWORD, StaffClient, add_staff, html
 from voiceline.extensions import db
 from voiceline.queue import listing
 
 UNREACHABLE = {
     "sqlite": "sqlite:////nonexistent-directory/for/sure/voiceline.db",
-    "postgresql": "postgresql://postgres@127.0.0.1:9/voiceline",  # discard port: refused at once
+    # The discard port on this machine, nothing listening: refused at once (the timeout a backstop).
+    "postgresql": "postgresql://postgres@127.0.0.1:9/voiceline?connect_timeout=2",
 }
+
+
+def _backend(database_url: str) -> str:
+    return sa.engine.make_url(database_url).get_backend_name()
+
+
+@pytest.fixture
+def empty_database_url(database_url, tmp_path):
+    """A database never migrated, on the backend of this run's test database."""
+    if _backend(database_url) == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    admin, name, url = _postgres_database(os.environ["TEST_DATABASE_URL"])
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 def _database_page(response, status: int = 503):
@@ -40,10 +60,11 @@ def test_sign_in_while_the_database_does_not_answer(make_app, backend, caplog):
     assert _only_warnings(caplog) == ["staff page staff.login: database not answering (OperationalError)"]
 
 
-def test_a_signed_in_coordinator_whose_database_stops_answering(app, make_app, caplog):
+def test_a_signed_in_coordinator_whose_database_stops_answering(app, make_app, database_url, caplog):
     add_staff(app, "ana@clinic.example", "Ana Ortiz")
     browser = StaffClient(app).signed_in_as("ana@clinic.example")
-    down = StaffClient(make_app(DATABASE_URL=UNREACHABLE["sqlite"]))  # the same settings, no database
+    # The same settings and backend, no database.
+    down = StaffClient(make_app(DATABASE_URL=UNREACHABLE[_backend(database_url)]))
     down.client.set_cookie("session", browser.client.get_cookie("session", domain="localhost").value,
                            domain="localhost")
     doc = _database_page(down.get("/staff/"))
@@ -51,13 +72,38 @@ def test_a_signed_in_coordinator_whose_database_stops_answering(app, make_app, c
     assert _only_warnings(caplog) == ["staff page staff.queue: database not answering (OperationalError)"]
 
 
-def test_a_database_never_migrated(make_app, tmp_path, caplog):
-    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}")
+def test_a_database_never_migrated(make_app, empty_database_url, caplog):
+    """SQLite says "no such table"; PostgreSQL says undefined_table (42P01), a ProgrammingError."""
+    app = make_app(DATABASE_URL=empty_database_url)
     browser = StaffClient(app)
     browser.get("/staff/sign-in")
-    _database_page(browser.post("/staff/sign-in", {"email": "ana@clinic.example", "password": PASSWORD}))
+    doc = _database_page(browser.post("/staff/sign-in", {"email": "ana@clinic.example", "password": PASSWORD}))
+    assert "an admin needs to run voiceline db upgrade" in doc.one("p", class_="lead").text
+    error = "ProgrammingError" if _backend(empty_database_url) == "postgresql" else "OperationalError"
     assert _only_warnings(caplog) == [
-        "staff page staff.login: database not set up (run voiceline db upgrade) (OperationalError)"]
+        f"staff page staff.login: database not set up (run voiceline db upgrade) ({error})"]
+
+
+def test_a_database_behind_this_code(make_app, empty_database_url, caplog):
+    """Migrated to 0004 only (the release step did not run): the queue's new column is missing.
+    SQLite says "no such column"; PostgreSQL says undefined_column (42703)."""
+    from flask_migrate import upgrade
+
+    from voiceline import init_migrations
+
+    app = make_app(DATABASE_URL=empty_database_url)
+    init_migrations(app)
+    with app.app_context():
+        upgrade(revision="0004_retention")
+    add_staff(app, "ana@clinic.example", "Ana Ortiz")
+    browser = StaffClient(app)
+    signed_in = browser.sign_in("ana@clinic.example")  # staff_users is as this code has it
+    assert (signed_in.status_code, signed_in.headers["Location"]) == (302, "/staff/")
+    doc = _database_page(browser.get("/staff/"))
+    assert "an admin needs to run voiceline db upgrade" in doc.one("p", class_="lead").text
+    error = "ProgrammingError" if _backend(empty_database_url) == "postgresql" else "OperationalError"
+    assert _only_warnings(caplog) == [
+        f"staff page staff.queue: database not set up (run voiceline db upgrade) ({error})"]
 
 
 def test_a_bug_gets_a_friendly_page_not_flasks(app, coordinator, monkeypatch):

@@ -18,6 +18,11 @@ UNREACHABLE = {
 }
 
 
+def down_like(make_app, app):
+    """An app with the same settings whose database, of the same backend, does not answer."""
+    return make_app(DATABASE_URL=UNREACHABLE[sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()])
+
+
 @pytest.fixture(params=sorted(UNREACHABLE))
 def down_app(request, make_app):
     return make_app(DATABASE_URL=UNREACHABLE[request.param])
@@ -118,7 +123,7 @@ def test_fallback_transfer_that_fails_ends_with_instructions(down_app):
 def test_database_lost_at_the_greeting_speaks_both_languages(app, make_app):
     phone = Phone(app)
     phone.call()
-    phone.served_by(make_app(DATABASE_URL=UNREACHABLE["sqlite"]))
+    phone.served_by(down_like(make_app, app))
     phone.press("2")  # the welcome step's URL says lang=en only as a default
     assert phone.languages() == {"en-US", "es-US"}
     assert phone.doc.find("Dial/Number").text == "+18885668774"
@@ -128,7 +133,7 @@ def test_database_lost_mid_call_keeps_the_callers_language(app, make_app):
     phone = Phone(app)
     phone.call()
     phone.press("2")  # Spanish, stored
-    phone.served_by(make_app(DATABASE_URL=UNREACHABLE["sqlite"]))
+    phone.served_by(down_like(make_app, app))
     phone.press("1")
     assert phone.languages() == {"es-US"}
     assert phone.doc.find("Dial/Number").text == "+18885668774"
@@ -138,7 +143,7 @@ def test_crisis_key_connects_even_when_the_step_cannot_be_stored(app, make_app):
     phone = Phone(app)
     phone.call()
     phone.press("1")
-    phone.served_by(make_app(DATABASE_URL=UNREACHABLE["sqlite"]))
+    phone.served_by(down_like(make_app, app))
     phone.press("9")
     assert phone.doc.find("Dial/Number").text == "988"
     assert "Suicide and Crisis Lifeline" in phone.text()
@@ -306,7 +311,7 @@ def test_crisis_key_connects_at_once_while_the_breaker_is_open(app, make_app):
     phone = Phone(app)
     phone.call()
     phone.press("1")
-    phone.served_by(make_app(DATABASE_URL=UNREACHABLE["sqlite"]))
+    phone.served_by(down_like(make_app, app))
     phone.app.extensions["voiceline.breaker"].observe(
         sa.exc.OperationalError(None, None, Exception("connection refused")))
     attempts = _count_connects(phone.app)

@@ -1,6 +1,8 @@
 """Every /voice/ route checks X-Twilio-Signature: missing or wrong gets 403 and stores nothing."""
 
 import re
+import xml.etree.ElementTree as ET
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +20,18 @@ def _stored(app):
     with app.app_context():
         return (db.session.scalar(sa.select(sa.func.count()).select_from(Call)),
                 db.session.scalar(sa.select(sa.func.count()).select_from(CallEvent)))
+
+
+def _greeted(app, response, call_sid: str) -> None:
+    """What an accepted /voice/incoming produces: the greeting, a <Gather> on to the welcome
+    step (the error handler's fallback after the signature check is a <Dial> to patient
+    services, or a <Gather> to /voice/crisis when closed), and the call's own row."""
+    doc = parse(response)
+    gather = doc.find("Gather")
+    assert gather is not None and urlsplit(gather.get("action")).path == "/voice/step/welcome", (
+        ET.tostring(doc, encoding="unicode"))
+    with app.app_context():
+        assert db.session.scalars(sa.select(Call.call_sid).where(Call.call_sid == call_sid)).all() == [call_sid]
 
 
 def test_every_voice_route_refuses_unsigned_requests(app, client):
@@ -51,7 +65,7 @@ def test_tampered_parameters_are_refused(app, client):
     assert response.status_code == 403 and b"<Response" not in response.data
     assert _stored(app) == (0, 0)
     # The same request untampered is served and stored: the 403 was the tampering's.
-    assert twilio_post(client, "/voice/incoming", data, signature=signature).status_code == 200
+    _greeted(app, twilio_post(client, "/voice/incoming", data, signature=signature), data["CallSid"])
     assert _stored(app) == (1, 0)
 
 
@@ -74,20 +88,21 @@ def test_a_tampered_step_stores_no_step(app, client, phone):
     assert _stored(app) == (1, 0)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(SafetyEvent)) == 0
-    assert twilio_post(client, url, data, signature=sign(url, data)).status_code == 200  # as signed: kept
+    kept = parse(twilio_post(client, url, data, signature=sign(url, data)))  # as signed: served and kept
+    assert urlsplit(kept.find("Gather").get("action")).path == "/voice/step/main_menu"  # English chosen
     assert _stored(app) == (1, 1)
 
 
 def test_validation_covers_every_parameter_received(app, client):
     """Twilio adds parameters without notice: a signature over all of them is accepted."""
     data = {**_fields(new_sid()), "CallerCountry": "US", "StirVerstat": "TN-Validation-Passed-A", "NewField": "x"}
-    assert twilio_post(client, "/voice/incoming", data).status_code == 200
+    _greeted(app, twilio_post(client, "/voice/incoming", data), data["CallSid"])
 
 
 def test_signature_with_explicit_default_port_is_accepted(app, client):
     data = _fields(new_sid())
     response = twilio_post(client, "/voice/incoming", data, signature=sign("http://localhost:80/voice/incoming", data))
-    assert response.status_code == 200
+    _greeted(app, response, data["CallSid"])
 
 
 def test_query_string_is_checked_exactly_as_requested(app, phone):
@@ -104,9 +119,11 @@ def test_public_base_url_is_what_gets_signed(make_app):
     data = _fields(new_sid())
     # Behind a TLS-terminating proxy Flask sees http://localhost; Twilio signed the https URL.
     good = sign("https://voice.example.org/voice/incoming", data)
-    assert client.post("/voice/incoming", data=data, headers={"X-Twilio-Signature": good}).status_code == 200
-    bad = sign("http://localhost/voice/incoming", data)
-    assert client.post("/voice/incoming", data=data, headers={"X-Twilio-Signature": bad}).status_code == 403
+    _greeted(app, client.post("/voice/incoming", data=data, headers={"X-Twilio-Signature": good}), data["CallSid"])
+    other = {**data, "CallSid": new_sid()}  # another call, so that storing it would show
+    bad = sign("http://localhost/voice/incoming", other)
+    assert client.post("/voice/incoming", data=other, headers={"X-Twilio-Signature": bad}).status_code == 403
+    assert _stored(app) == (1, 0)
 
 
 def test_action_urls_use_public_base_url(make_app):
@@ -130,8 +147,11 @@ def test_development_still_validates_with_a_generated_token(make_app):
     app = make_app(VOICELINE_ENV="development", TWILIO_AUTH_TOKEN="")
     client = app.test_client()
     assert twilio_post(client, "/voice/incoming", _fields(new_sid())).status_code == 403
+    assert _stored(app) == (0, 0)
     token = app.config["TWILIO_AUTH_TOKEN"]
-    assert token and twilio_post(client, "/voice/incoming", _fields(new_sid()), token=token).status_code == 200
+    data = _fields(new_sid())
+    assert token
+    _greeted(app, twilio_post(client, "/voice/incoming", data, token=token), data["CallSid"])
 
 
 def test_healthz_needs_no_signature_and_reports_the_database(client):
