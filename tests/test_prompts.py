@@ -737,7 +737,8 @@ def test_a_welcome_without_911_is_refused(tmp_path):
 
 def test_911_written_as_one_number_is_refused_with_the_fix(tmp_path):
     prompts = copy_prompts(tmp_path)
-    replace_text(prompts, "en.yaml", "and dial 9 1 1. If you are thinking", "and dial 911. If you are thinking")
+    replace_text(prompts, "en.yaml", "please hang up\n    and dial 9 1 1. If you are thinking",
+                 "please hang up\n    and dial 911. If you are thinking")
     problem = refused(prompts, "en.yaml", "welcome", "welcome", "9 1 1")
     assert "digit by digit" in problem.message
 
