@@ -362,6 +362,25 @@ def test_the_crisis_key_ends_a_message_and_connects_to_the_crisis_line(closed_ap
         assert db.session.scalar(sa.select(Recording.recording_sid)) == sid
 
 
+def test_the_crisis_key_ending_a_message_reaches_988_even_if_the_request_cannot_be_stored(closed_app, monkeypatch):
+    from voiceline.queue import intake
+
+    phone = to_capture(closed_app)
+    phone.press_through("1", "1", "1", "1")
+    record = phone.doc.find("Record")
+
+    def lost(*_args, **_kwargs):
+        raise sa.exc.OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(intake, "request_from_call", lost)
+    sid = "RE" + "e" * 32
+    phone.post(record.get("action"), RecordingSid=sid, RecordingDuration="6", Digits="9",
+               RecordingUrl="https://api.twilio.com/x/" + sid)
+    assert phone.verbs() == ["Say", "Dial"] and phone.doc.find("Dial/Number").text == "988"
+    with closed_app.app_context():
+        assert [s.call_sid for s in db.session.scalars(sa.select(SafetyEvent))] == [phone.call_sid]
+
+
 def test_recording_status_may_arrive_before_the_record_action(closed_app):
     phone = to_capture(closed_app)
     phone.press_through("1", "1", "1", "1")

@@ -194,10 +194,10 @@ class CallbackCapture:
         """The crisis key ended the caller's message: every callback question was answered, so
         their request stands (with what they had said), as when the key ends an empty
         recording (the "unrecorded" phase stores it first). The crisis line is next either way."""
-        if state.phase != "recorded" or ctx.finalize_callback is None:
+        if state.phase != "recorded" or ctx.keep_callback is None:
             return
         recording = given.recording if given.recording and given.recording.duration > 0 else None
-        ctx.finalize_callback(CallbackDraft(state.reason, state.lang, {}, recording))
+        ctx.keep_callback(CallbackDraft(state.reason, state.lang, {}, recording))
 
     def finalize(self, node: Node, state: CallState, ctx: Context, answers: dict[str, str],
                  recording: Recording | None, says: list[Say], choice: str) -> Step:

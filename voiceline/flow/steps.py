@@ -172,6 +172,9 @@ class Context:
     dial_timeout: int = 25
     recording_max: int = 120
     finalize_callback: Callable[[CallbackDraft], CallbackSummary] | None = None
+    # The same, when the caller is on the way to the crisis line: never in their way (a
+    # database error is logged and the crisis dial goes on).
+    keep_callback: Callable[[CallbackDraft], object] | None = None
     # The number the caller keyed in for a call back, read back when its check is asked again.
     keyed_number: Callable[[], str | None] | None = None
 
