@@ -120,6 +120,19 @@ def _empty_tables(database_url: str) -> None:
 
 
 @pytest.fixture
+def empty_database_url(database_url, tmp_path):
+    """A database never migrated, on the backend of this run's test database (dropped after)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    admin, name, url = _postgres_database(os.environ["TEST_DATABASE_URL"])
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
 def make_app(database_url):
     """make_app(BUSINESS_HOURS="closed", ...) -> a configured app on the test database."""
     made = []

@@ -1,7 +1,6 @@
 """Migrations: the head is the newest file, and the migrated schema is exactly the models."""
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from voiceline import init_migrations
 from voiceline.extensions import db
 from voiceline.health import SCHEMA_REVISION
 from voiceline.models import CallbackRequest
-from tests.conftest import _postgres_database
 
 VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
 
@@ -66,8 +64,8 @@ def test_healthz_tells_a_database_the_code_cannot_use(app, revision, status, say
     assert app.test_client().get("/healthz").get_json()["database"] == "ok"
 
 
-def test_healthz_on_a_database_never_migrated(make_app, fresh_database_url):
-    response = make_app(DATABASE_URL=fresh_database_url).test_client().get("/healthz")
+def test_healthz_on_a_database_never_migrated(make_app, empty_database_url):
+    response = make_app(DATABASE_URL=empty_database_url).test_client().get("/healthz")
     assert (response.status_code, response.get_json()["database"]) == (503, "not set up: run voiceline db upgrade")
 
 
@@ -84,25 +82,12 @@ def test_migrate_directory_is_absolute(app):
     assert isinstance(app.extensions["migrate"].migrate, Migrate)
 
 
-@pytest.fixture
-def fresh_database_url(database_url, tmp_path):
-    """An empty database on the same backend as this run's test database."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    admin, name, url = _postgres_database(os.environ["TEST_DATABASE_URL"])
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
 def _columns(app) -> set[str]:
     return {c["name"] for c in sa.inspect(db.engine).get_columns("callbacks")}
 
 
-def test_0005_last_attempt_at_backfilled_from_attempts_and_downgrades(make_app, fresh_database_url):
-    app = make_app(DATABASE_URL=fresh_database_url)
+def test_0005_last_attempt_at_backfilled_from_attempts_and_downgrades(make_app, empty_database_url):
+    app = make_app(DATABASE_URL=empty_database_url)
     init_migrations(app)
     at = [dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC), dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)]
     with app.app_context():

@@ -2,12 +2,10 @@
 page that says so (503) and one log line; a bug gets a friendly 500 page."""
 
 import logging
-import os
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import _postgres_database
 from tests.staff import PASSWORD, StaffClient, add_staff, html
 from voiceline.extensions import db
 from voiceline.queue import listing
@@ -21,19 +19,6 @@ UNREACHABLE = {
 
 def _backend(database_url: str) -> str:
     return sa.engine.make_url(database_url).get_backend_name()
-
-
-@pytest.fixture
-def empty_database_url(database_url, tmp_path):
-    """A database never migrated, on the backend of this run's test database."""
-    if _backend(database_url) == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    admin, name, url = _postgres_database(os.environ["TEST_DATABASE_URL"])
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 def _database_page(response, status: int = 503):
