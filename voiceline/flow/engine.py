@@ -151,9 +151,7 @@ class Engine:
         state = replace(state, reason=node.reason or state.reason)
         lang = state.lang
         if not ctx.is_open:
-            says.append(self.say(lang, "system.transfer_closed", hours=self.hours(lang, ctx)))
-            if node.closed_text:
-                says.append(self.say(lang, node.closed_text))
+            says += self._not_taken(node, lang, self.say(lang, "system.transfer_closed", hours=self.hours(lang, ctx)))
             return self.present(node.fallback, state, ctx, says)
         says.append(self.say(lang, node.text or "system.transfer_connecting"))
         whisper = Target("whisper", {"call": ctx.call_sid, "reason": state.reason,
@@ -161,6 +159,11 @@ class Engine:
         dial = Dial(ctx.patient_services_number, Target("dial_result", {"node": node.id, **state.params()}),
                     timeout=ctx.dial_timeout, whisper=whisper)
         return [*says, dial], node.id
+
+    def _not_taken(self, node: Node | None, lang: str, why: Say) -> list[Say]:
+        """Patient services cannot take the call (closed, or nobody answered): why, then the
+        transfer node's `closed_text` if it has one (what to do if it cannot wait)."""
+        return [why, self.say(lang, node.closed_text)] if node is not None and node.closed_text else [why]
 
     # ---- input ---------------------------------------------------------------------------
     def advance(self, state: CallState, given: Input, ctx: Context) -> Step:
@@ -239,9 +242,7 @@ class Engine:
         node = self.flow.nodes.get(state.node)
         transfer = node is not None and node.kind == TRANSFER
         fallback = node.fallback if transfer else self.flow.callback_node
-        says = [self.say(lang, "system.transfer_busy")]
-        if transfer and node.closed_text:  # what to do if it cannot wait: nobody took the call either
-            says.append(self.say(lang, node.closed_text))
+        says = self._not_taken(node if transfer else None, lang, self.say(lang, "system.transfer_busy"))
         verbs, presented = self.present(fallback, state.forward(lang=lang), ctx, says)
         return Step(verbs, choice=status or "unknown", presented=presented)
 

@@ -52,27 +52,22 @@ class Intake:
     from_that_phone: bool = True
 
 
-def number_to_call(answers: dict[str, str], confirmed: str | None, caller: str | None) -> str | None:
-    """The number a coordinator may call: one the caller confirmed, else the caller ID, unless
-    they said not to call that phone (shared, or a work phone) and confirmed no other."""
-    if confirmed:
-        return confirmed
-    return None if answers.get(CALLER_ID_DECLINED) else caller
-
-
 def own_consent(consent: bool | None, phone: str, caller: str | None) -> bool | None:
     """Voicemail consent as it may be stored for `phone`: a "yes" counts only from that phone
     itself. Anyone can key in a number; only its owner may let the line name the clinic on it."""
     return False if consent and phone != caller else consent
 
 
-def split_contact(answers: dict[str, str]) -> tuple[dict[str, str], str | None, str | None, bool | None]:
-    """(questionnaire answers, callback phone, preferred window, voicemail consent)."""
+def split_contact(answers: dict[str, str], caller: str | None
+                  ) -> tuple[dict[str, str], str | None, str | None, bool | None]:
+    """(questionnaire answers, the number to call, preferred window, voicemail consent).
+
+    The number to call is one the caller confirmed, else the caller ID, unless they said not
+    to call that phone (shared, or a work phone) and confirmed no other."""
     rest = {k: v for k, v in answers.items() if k not in CONTACT_FIELDS and k not in _CAPTURE_ONLY}
+    phone = answers.get("callback_phone") or (None if answers.get(CALLER_ID_DECLINED) else caller)
     consent = answers.get("voicemail_ok")
-    return rest, answers.get("callback_phone"), answers.get("preferred_window"), (
-        None if consent is None else consent == "yes"
-    )
+    return rest, phone, answers.get("preferred_window"), None if consent is None else consent == "yes"
 
 
 CALLBACKS = CallbackRequest.__table__
@@ -253,8 +248,7 @@ def request_from_call(session: Session, *, call_sid: str, caller: str | None, la
     """
     call = _locked_call(session, call_sid, caller, prompts_version)
     collected = {**steps_of(session, call_sid).answers, **answers}
-    questionnaire, phone, window, consent = split_contact(collected)
-    phone = number_to_call(collected, phone, caller)
+    questionnaire, phone, window, consent = split_contact(collected, caller)
     if not phone:
         return None
     window = window or "any"
@@ -298,8 +292,7 @@ def missed_call(session: Session, call: Call, steps: Steps, main_menu: str) -> i
         return None
     if not steps.reached(main_menu):
         return None
-    questionnaire, phone, window, consent = split_contact(steps.answers)
-    phone = number_to_call(steps.answers, phone, call.caller)
+    questionnaire, phone, window, consent = split_contact(steps.answers, call.caller)
     if not phone:
         call.outcome = call.outcome or "missed_no_number"
         return None

@@ -93,15 +93,12 @@ class AttemptForm(FlaskForm):
     attempts_seen = HiddenField()
     # The request's latest call as the page showed it: a save from a page opened before the
     # caller asked again (their new answers unread) is refused, and the page shown afresh.
+    # None from a page opened before this field existed: not checked.
     call_seen = HiddenField()
 
     def expected_attempts(self) -> int | None:
         seen = (self.attempts_seen.data or "").strip()
         return int(seen) if seen.isdigit() else None
-
-    def expected_call(self) -> str | None:
-        """None from a page that did not carry it (opened before this field existed)."""
-        return self.call_seen.data
 
 
 class NoteForm(FlaskForm):

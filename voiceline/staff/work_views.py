@@ -104,7 +104,7 @@ def log_attempt(callback_id: int):
     try:
         item = work.log_attempt(db.session, callback_id, staff(), form.outcome.data, form.note.data,
                                 now, policy(), address=address(),
-                                expected_attempts=form.expected_attempts(), expected_call=form.expected_call())
+                                expected_attempts=form.expected_attempts(), expected_call=form.call_seen.data)
     except work.AskedAgain as exc:
         # Shown again, with what they chose and wrote, beside the caller's newest answers.
         db.session.rollback()

@@ -178,17 +178,10 @@ def step(node: str):
         _database()
         return steps_of(db.session, call_sid).answers.get(KEYED_PHONE)
 
-    def keep(draft: CallbackDraft) -> None:
-        """finalize, on the way to the crisis line: a database error must not stop that dial."""
-        try:
-            finalize(draft)
-        except (SQLAlchemyError, DatabaseUnavailable) as error:
-            _failed(error)
-            log.warning("callback request not kept before the crisis line (%s)", type(error).__name__,
-                        extra={"call_sid": call_sid})
-
     ctx.finalize_callback = finalize
-    ctx.keep_callback = keep
+    # On the way to the crisis line: a database error must not stop that dial.
+    ctx.keep_callback = lambda draft: _best_effort("callback request before the crisis line", call_sid,
+                                                   lambda _session: finalize(draft))
     ctx.keyed_number = keyed_number
     result = engine.advance(state, given, ctx)
     return _keep(call_sid, state, result, caller)
