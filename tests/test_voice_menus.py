@@ -481,14 +481,17 @@ def test_zero_while_closed_gives_the_hours_and_takes_a_callback_request(closed_a
     assert query(phone.gather().get("action"))["reason"] == "insurance"
 
 
-def test_zero_at_a_spoken_question_goes_to_patient_services(app, phone):
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_zero_at_a_spoken_question_goes_to_patient_services(app, phone, lang):
     phone.call()
-    phone.press_through("1", "2", "1", "1")  # insurance; yes; a commercial plan: "which company?"
+    phone.press_through(LANG_KEY[lang], "2", "1", "1")  # insurance; yes; a commercial plan: "which company?"
     assert "speech" in phone.gather().get("input")
     phone.press("0")
     dial = phone.doc.find("Dial")
     assert dial is not None and dial.find("Number").text == app.config["PATIENT_SERVICES_NUMBER"]
-    assert not any(s.startswith("Sorry") for s in phone.spoken())
+    assert phone.languages() == {TAG[lang]}
+    assert not any(s.startswith(("Sorry", "Disculpe")) for s in phone.spoken())
+    assert query(dial.find("Number").get("url"))["lang"] == lang
     assert events(app, phone.call_sid)[-1].choice == "operator"
 
 
@@ -522,20 +525,30 @@ def test_an_existing_patient_calling_while_closed_hears_what_to_do_if_it_cannot_
     assert says not in other.spoken()
 
 
+NOT_TAKEN = {
+    "en": ("I'm sorry, all of our coordinators are helping other callers right now.",
+           "If you are having a problem after a treatment that can't wait, hang up and dial 9 1 1"),
+    "es": ("Lo sentimos, todos nuestros coordinadores están atendiendo a otras personas en este momento.",
+           "Si tiene un problema después de un tratamiento y no puede esperar, cuelgue y marque 9 1 1"),
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
 @pytest.mark.parametrize("status", ["busy", "no-answer", "completed"])
-def test_an_existing_patient_nobody_answered_hears_what_to_do_if_it_cannot_wait(app, status):
+def test_an_existing_patient_nobody_answered_hears_what_to_do_if_it_cannot_wait(app, status, lang):
     from tests.phone import Phone
 
+    busy, urgent = NOT_TAKEN[lang]
     phone = Phone(app)
     phone.call()
-    phone.press_through("1", "4")
+    phone.press_through(LANG_KEY[lang], "4")
     assert phone.doc.find("Dial") is not None  # open: rung through
     phone.dial_result(status)  # nobody took it ("completed" without DialBridged: a voicemail box)
     spoken = phone.spoken()
-    assert spoken[0] == "I'm sorry, all of our coordinators are helping other callers right now."
-    assert spoken[1].startswith("If you are having a problem after a treatment that can't wait, hang up and dial 9 1 1")
+    assert spoken[0] == busy and spoken[1].startswith(urgent)
+    assert phone.languages() == {TAG[lang]}
     other = Phone(app)
     other.call()
-    other.press_through("1", "5")  # anyone else: no such sentence
+    other.press_through(LANG_KEY[lang], "5")  # anyone else: no such sentence
     other.dial_result(status)
-    assert not any(s.startswith("If you are having a problem after a treatment") for s in other.spoken())
+    assert not any(s.startswith(urgent) for s in other.spoken())
